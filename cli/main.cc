@@ -1,0 +1,212 @@
+// The ferry command: parses flags into ferry::PushOptions, runs the library,
+// renders what it reports and maps the result to an exit code. Nothing else.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <stop_token>
+#include <thread>
+
+#include "cli/output.h"
+#include "ferry/push.h"
+
+namespace {
+
+using ferry::cli::OutputMode;
+
+struct PushFlags {
+  std::string source;
+  std::string destination;
+  bool dry_run = false;
+  bool delete_extraneous = false;
+  bool delete_excluded = false;
+  int64_t max_delete = -1;
+  std::vector<std::string> excludes;
+  std::vector<std::string> includes;
+  std::vector<std::string> exclude_from;
+  bool checksum = false;
+  int compress_level = 0;  // 0: off
+  int jobs = 0;
+  bool fsync = false;
+  bool copy_links = false;
+  int retries = 3;
+  std::string hash_cache;
+  std::string known_hosts;
+  bool accept_new_host_key = false;
+  std::vector<std::string> identities;
+  int verbose = 0;
+  bool quiet = false;
+  bool json = false;
+  bool no_progress = false;
+};
+
+void AddPushFlags(CLI::App* cmd, PushFlags& f, CLI::Option** exclude_opt,
+                  CLI::Option** include_opt) {
+  cmd->add_option("SRC", f.source, "Source directory (its contents are copied) or file")
+      ->required();
+  cmd->add_option("DEST", f.destination,
+                  "Destination: a directory, sftp://[user@]host[:port]/path or [user@]host:path")
+      ->required();
+  cmd->add_flag("-n,--dry-run", f.dry_run, "Change nothing; print what would be done");
+  cmd->add_flag("--delete", f.delete_extraneous,
+                "Delete destination entries that are not in the source");
+  cmd->add_flag("--delete-excluded", f.delete_excluded,
+                "With --delete semantics, also delete excluded entries on the destination");
+  cmd->add_option("--max-delete", f.max_delete,
+                  "Delete nothing if more than N entries would be deleted")
+      ->check(CLI::NonNegativeNumber);
+  *exclude_opt = cmd->add_option("--exclude", f.excludes, "Exclude paths matching PATTERN")
+                     ->type_name("PATTERN")
+                     ->allow_extra_args(false);
+  *include_opt = cmd->add_option("--include", f.includes,
+                                 "Include paths matching PATTERN (before a later --exclude)")
+                     ->type_name("PATTERN")
+                     ->allow_extra_args(false);
+  cmd->add_option("--exclude-from", f.exclude_from, "Read exclude patterns from FILE")
+      ->type_name("FILE")
+      ->allow_extra_args(false);
+  cmd->add_flag("-c,--checksum", f.checksum, "Compare content hashes instead of size and mtime");
+  cmd->add_option("-z,--compress", f.compress_level,
+                  "Store files as NAME.zst (zstd), optionally at LEVEL 1-19 (default 3)")
+      ->expected(0, 1)
+      ->default_str("3")
+      ->type_name("[LEVEL]")
+      ->check(CLI::Range(1, 19));
+  cmd->add_option("-j,--jobs", f.jobs, "Files in flight (default 8)")->check(CLI::Range(1, 1024));
+  cmd->add_flag("--fsync", f.fsync, "Make each file durable before it is renamed into place");
+  cmd->add_flag("-L,--copy-links", f.copy_links,
+                "Follow symlinks in the source instead of recreating them");
+  cmd->add_option("--retries", f.retries,
+                  "Attempts for a file that changes while it is read (default 3)")
+      ->check(CLI::Range(0, 100));
+  cmd->add_option("--hash-cache", f.hash_cache,
+                  "Where --checksum caches local hashes (default ~/.cache/ferry; 'none')");
+  cmd->add_option("--known-hosts", f.known_hosts, "known_hosts file (default ~/.ssh/known_hosts)");
+  cmd->add_flag("--accept-new-host-key", f.accept_new_host_key,
+                "Accept and record the key of a host not yet in known_hosts");
+  cmd->add_option("-i,--identity", f.identities, "SSH private key file")->allow_extra_args(false);
+  cmd->add_flag("-v,--verbose", f.verbose, "Itemize changes (-vv: also unchanged files)");
+  cmd->add_flag("-q,--quiet", f.quiet, "Print errors only");
+  cmd->add_flag("--json", f.json, "Print NDJSON events and a summary object on stdout");
+  cmd->add_flag("--no-progress", f.no_progress, "No live progress line on a terminal");
+}
+
+// --include and --exclude interleave: the order on the command line is the
+// order the rules apply in (first match wins), as with rsync.
+std::vector<ferry::FilterRule> OrderedFilters(const CLI::App& cmd, const PushFlags& f,
+                                              const CLI::Option* exclude_opt,
+                                              const CLI::Option* include_opt) {
+  std::vector<ferry::FilterRule> rules;
+  size_t next_exclude = 0, next_include = 0;
+  for (const CLI::Option* opt : cmd.parse_order()) {
+    if (opt == exclude_opt && next_exclude < f.excludes.size()) {
+      rules.push_back({ferry::FilterRule::Kind::kExclude, f.excludes[next_exclude++]});
+    } else if (opt == include_opt && next_include < f.includes.size()) {
+      rules.push_back({ferry::FilterRule::Kind::kInclude, f.includes[next_include++]});
+    }
+  }
+  return rules;
+}
+
+// SIGINT/SIGTERM ask the run to stop; a watcher thread turns them into a stop request.
+class SignalStopper {
+ public:
+  SignalStopper() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGUSR1);  // used to end the watcher thread
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this] {
+      int sig = 0;
+      while (sigwait(&set_, &sig) == 0) {
+        if (sig == SIGUSR1) return;
+        source_.request_stop();
+      }
+    });
+  }
+  ~SignalStopper() {
+    pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+  }
+  std::stop_token token() const { return source_.get_token(); }
+
+ private:
+  sigset_t set_;
+  std::stop_source source_;
+  std::thread thread_;
+};
+
+int RunPush(const CLI::App& cmd, const PushFlags& f, const CLI::Option* exclude_opt,
+            const CLI::Option* include_opt) {
+  ferry::PushOptions options;
+  options.source = f.source;
+  options.destination = f.destination;
+  options.filters = OrderedFilters(cmd, f, exclude_opt, include_opt);
+  options.exclude_from = f.exclude_from;
+  options.jobs = f.jobs;
+  options.checksum = f.checksum;
+  if (cmd.count("--compress") > 0) options.compress_level = f.compress_level > 0 ? f.compress_level : 3;
+  options.delete_extraneous = f.delete_extraneous;
+  options.delete_excluded = f.delete_excluded;
+  if (f.max_delete >= 0) options.max_delete = static_cast<uint64_t>(f.max_delete);
+  options.dry_run = f.dry_run;
+  options.fsync = f.fsync;
+  options.copy_links = f.copy_links;
+  options.retries = f.retries;
+  options.hash_cache = f.hash_cache;
+  options.ssh.known_hosts = f.known_hosts;
+  options.ssh.accept_new_host_key = f.accept_new_host_key;
+  options.ssh.identity_files = f.identities;
+
+  OutputMode mode;
+  mode.json = f.json;
+  mode.verbosity = f.quiet ? -1 : f.verbose;
+  mode.dry_run = f.dry_run;
+  mode.progress = !f.json && !f.quiet && !f.no_progress && ::isatty(STDERR_FILENO) != 0;
+  ferry::cli::ConsoleObserver observer(mode);
+  options.observer = &observer;
+
+  SignalStopper stopper;
+  options.stop = stopper.token();
+  ferry::Report report = ferry::PushBlocking(std::move(options));
+  observer.Finish(report);
+  return ferry::cli::ExitCodeFor(report);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ferry: fast, safe file transfer and sync over SSH/SFTP"};
+  app.set_version_flag("-V,--version", std::string("ferry ") + ferry::Version());
+  app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 success, 1 some files failed, 2 usage error, 3 fatal error, "
+      "130 interrupted.\nSee README.md for examples.");
+
+  PushFlags push_flags;
+  CLI::Option* exclude_opt = nullptr;
+  CLI::Option* include_opt = nullptr;
+  CLI::App* push = app.add_subcommand("push", "Make DEST a copy of SRC's contents (one shot)");
+  AddPushFlags(push, push_flags, &exclude_opt, &include_opt);
+
+  PushFlags watch_flags;
+  CLI::Option* watch_exclude = nullptr;
+  CLI::Option* watch_include = nullptr;
+  CLI::App* watch = app.add_subcommand("watch", "Sync SRC to DEST, then keep it in sync (planned)");
+  AddPushFlags(watch, watch_flags, &watch_exclude, &watch_include);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : ferry::cli::kExitUsage;
+  }
+  if (push->parsed()) return RunPush(*push, push_flags, exclude_opt, include_opt);
+  if (watch->parsed()) {
+    std::fprintf(stderr, "ferry: error: 'ferry watch' is not available in this build yet\n");
+    return ferry::cli::kExitUsage;
+  }
+  return ferry::cli::kExitUsage;
+}

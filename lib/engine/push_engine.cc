@@ -1,0 +1,794 @@
+#include "lib/engine/push_engine.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/error.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/channel.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/thread_pool.hpp>
+#include <asio/use_awaitable.hpp>
+#include <deque>
+#include <exception>
+#include <vector>
+
+#include "ferry/error.h"
+#include "lib/base/offload.h"
+#include "lib/base/path.h"
+#include "lib/base/task_group.h"
+#include "lib/compress/compress.h"
+#include "lib/hash/hash.h"
+#include "lib/hash/hash_cache.h"
+#include "lib/scan/scan.h"
+
+namespace ferry::engine {
+namespace {
+
+using asio::awaitable;
+using asio::use_awaitable;
+using Clock = std::chrono::steady_clock;
+constexpr auto kTuple = asio::experimental::as_tuple(use_awaitable);
+
+int64_t ToNs(const struct timespec& ts) {
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// An owned source file descriptor (closed on whatever thread drops it; close of
+// a file opened read-only does not block on I/O).
+struct SourceFd {
+  int fd = -1;
+  SourceFd() = default;
+  explicit SourceFd(int f) : fd(f) {}
+  SourceFd(SourceFd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  SourceFd& operator=(SourceFd&& o) noexcept {
+    std::swap(fd, o.fd);
+    return *this;
+  }
+  ~SourceFd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// What one blocking read step returns: bytes in the buffer, and at EOF the
+// file's state then (to detect a change during the read).
+struct ReadStep {
+  size_t bytes = 0;
+  bool eof = false;
+  struct stat after {};
+};
+
+// Fills `buf` from `offset` until it is full or EOF is reached.
+Result<ReadStep> ReadChunk(int fd, std::span<std::byte> buf, uint64_t offset) {
+  ReadStep step;
+  while (step.bytes < buf.size()) {
+    ssize_t n = ::pread(fd, buf.data() + step.bytes, buf.size() - step.bytes,
+                        static_cast<off_t>(offset + step.bytes));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return LastSystemError();
+    }
+    if (n == 0) {
+      step.eof = true;
+      break;
+    }
+    step.bytes += static_cast<size_t>(n);
+  }
+  if (!step.eof && step.bytes == buf.size()) {
+    // The buffer is full; a file that ends exactly here is found at the next step.
+    return step;
+  }
+  if (::fstat(fd, &step.after) != 0) return LastSystemError();
+  return step;
+}
+
+struct OpenedSource {
+  SourceFd fd;
+  struct stat before {};
+  ReadStep first;
+};
+
+struct WorkItem {
+  std::string rel_dir;
+  plan::Action action;
+};
+
+struct PendingDelete {
+  std::string path;  // destination path
+  EntryType type;
+};
+
+struct DirTask {
+  std::string rel;
+  bool dest_missing = false;  // created (or to be created) by this run: nothing to list
+};
+
+class PushRun {
+ public:
+  PushRun(EngineConfig config, transport::Destination& dest, asio::thread_pool& pool,
+          asio::any_io_executor ex)
+      : config_(std::move(config)),
+        dest_(dest),
+        pool_(pool),
+        ex_(ex),
+        items_(ex, static_cast<size_t>(std::max(1, config_.jobs)) * 2),
+        dir_signal_(ex, Clock::time_point::max()),
+        ticker_timer_(ex),
+        start_(Clock::now()) {
+    report_.dry_run = config_.dry_run;
+  }
+
+  awaitable<Report> Run() {
+    Status opened = co_await dest_.Open(config_.dry_run);
+    if (!opened.ok()) {
+      Fatal(opened.error(), "cannot open destination " + dest_.Describe());
+      co_return Finish();
+    }
+    TaskGroup ticker(ex_);
+    if (config_.observer != nullptr) ticker.Spawn(Ticker());
+    TaskGroup pipeline(ex_);
+    pipeline.Spawn(Walk());
+    pipeline.Spawn(Workers());
+    co_await pipeline.Wait();
+    if (!report_.fatal) co_await ApplyDeletes();
+    finished_ = true;
+    ticker_timer_.cancel();
+    co_await ticker.Wait();
+    co_return Finish();
+  }
+
+ private:
+  // ---- reporting -------------------------------------------------------
+
+  Report Finish() {
+    report_.totals.elapsed = Clock::now() - start_;
+    if (config_.stop.stop_requested()) report_.cancelled = true;
+    if (config_.observer != nullptr) {
+      scanning_ = false;
+      config_.observer->OnProgress(Snapshot());
+    }
+    return std::move(report_);
+  }
+
+  void Fatal(const Error& error, std::string what) {
+    report_.fatal = error.code;
+    report_.fatal_message = what + ": " + error.Message();
+  }
+
+  void AddProblem(std::string path, std::string stage, const Error& error) {
+    had_errors_ = true;
+    if (report_.problems.size() >= Report::kMaxProblems) {
+      ++report_.problems_dropped;
+      return;
+    }
+    report_.problems.push_back({std::move(path), std::move(stage), error.code, error.Message()});
+  }
+
+  void Emit(FileEvent event) {
+    if (config_.observer != nullptr) config_.observer->OnFile(event);
+  }
+
+  void Warn(const std::string& message) {
+    if (config_.observer != nullptr) config_.observer->OnWarning(message);
+  }
+
+  ProgressSnapshot Snapshot() const {
+    ProgressSnapshot s;
+    s.files_found = files_found_;
+    s.files_to_send = files_to_send_;
+    s.files_sent = report_.totals.files_sent;
+    s.bytes_to_send = bytes_to_send_;
+    s.bytes_sent = bytes_sent_;
+    s.scanning = scanning_;
+    s.elapsed = Clock::now() - start_;
+    return s;
+  }
+
+  awaitable<void> Ticker() {
+    while (!finished_) {
+      ticker_timer_.expires_after(config_.progress_interval);
+      co_await ticker_timer_.async_wait(kTuple);
+      if (!finished_) config_.observer->OnProgress(Snapshot());
+    }
+  }
+
+  // ---- walking ---------------------------------------------------------
+
+  void WakeListers() { dir_signal_.cancel(); }
+
+  awaitable<void> Walk() {
+    dirs_.push_back({"", false});
+    TaskGroup listers(ex_);
+    for (int i = 0; i < std::max(1, config_.list_concurrency); ++i) listers.Spawn(Lister());
+    std::exception_ptr failure;
+    try {
+      co_await listers.Wait();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    scanning_ = false;
+    // One end marker per worker, queued behind the work (closing the channel
+    // would drop what is still buffered).
+    for (int i = 0; i < std::max(1, config_.jobs); ++i) {
+      WorkItem end;
+      co_await items_.async_send(asio::error::eof, std::move(end), kTuple);
+    }
+    if (failure) std::rethrow_exception(failure);
+  }
+
+  awaitable<void> Lister() {
+    while (true) {
+      if (config_.stop.stop_requested()) {
+        dirs_.clear();
+      }
+      if (dirs_.empty()) {
+        if (active_listers_ == 0) {
+          WakeListers();
+          co_return;
+        }
+        co_await dir_signal_.async_wait(kTuple);
+        continue;
+      }
+      DirTask task = std::move(dirs_.back());
+      dirs_.pop_back();
+      ++active_listers_;
+      co_await ProcessDirectory(std::move(task));
+      --active_listers_;
+      WakeListers();
+    }
+  }
+
+  std::string SourcePath(std::string_view rel) const {
+    return rel.empty() ? config_.source_root : config_.source_root + "/" + std::string(rel);
+  }
+
+  bool Excluded(std::string_view rel, bool is_dir) const {
+    return config_.excluded && config_.excluded(rel, is_dir);
+  }
+
+  awaitable<Result<std::vector<Entry>>> ListSource(std::string rel) {
+    if (config_.single_file) {
+      std::string path = SourcePath(*config_.single_file);
+      std::string name = *config_.single_file;
+      bool follow = config_.copy_links;
+      auto job = [path, name, follow]() -> Result<std::vector<Entry>> {
+        auto entry = scan::StatPath(path, name, follow);
+        if (!entry.ok()) return entry.error();
+        return std::vector<Entry>{std::move(*entry)};
+      };
+      co_return co_await Offload(pool_, std::move(job));
+    }
+    std::string path = SourcePath(rel);
+    bool follow = config_.copy_links;
+    auto job = [path, follow] { return scan::ListDirectory(path, follow); };
+    co_return co_await Offload(pool_, std::move(job));
+  }
+
+  awaitable<Result<transport::Listing>> ListDestination(std::string rel, bool missing) {
+    if (missing) co_return transport::Listing{};
+    co_return co_await dest_.List(rel);
+  }
+
+  awaitable<void> ProcessDirectory(DirTask task) {
+    // One after the other: the other listers keep both sides busy meanwhile.
+    auto local = co_await ListSource(task.rel);
+    auto remote = co_await ListDestination(task.rel, task.dest_missing);
+    if (!local.ok()) {
+      AddProblem(task.rel, "scan", local.error());
+      co_return;
+    }
+    if (!remote.ok()) {
+      AddProblem(task.rel, "list", remote.error());
+      co_return;
+    }
+    if (remote->unsafe_names > 0) {
+      Warn("ignored " + std::to_string(remote->unsafe_names) +
+           " unsafe name(s) in the destination listing of '" + Printable(task.rel) + "'");
+    }
+
+    std::vector<Entry> kept;
+    kept.reserve(local->size());
+    for (Entry& e : *local) {
+      std::string rel = JoinRel(task.rel, e.name);
+      if (Excluded(rel, e.type == EntryType::kDirectory)) continue;
+      if (config_.copy_links && e.type == EntryType::kSymlink) {
+        AddProblem(rel, "scan",
+                   Error{std::make_error_code(std::errc::no_such_file_or_directory),
+                         "symlink has no referent: " + Printable(rel)});
+        ++report_.totals.files_failed;
+        continue;
+      }
+      kept.push_back(std::move(e));
+    }
+    const bool compress = config_.plan.compress;
+    plan::ExcludedFn dest_excluded = [&](const Entry& d) {
+      std::string_view name = d.name;
+      if (compress && d.type == EntryType::kFile && name.ends_with(plan::kCompressedSuffix)) {
+        name.remove_suffix(plan::kCompressedSuffix.size());
+      }
+      return Excluded(JoinRel(task.rel, name), d.type == EntryType::kDirectory);
+    };
+    plan::PlanOptions options = config_.plan;
+    if (config_.single_file) {
+      options.delete_extraneous = options.delete_excluded = false;
+    }
+    std::vector<plan::Action> actions =
+        plan::PlanDirectory(std::move(kept), std::move(remote->entries), options, dest_excluded);
+
+    for (plan::Action& action : actions) {
+      co_await Dispatch(task.rel, std::move(action));
+    }
+  }
+
+  awaitable<void> Dispatch(const std::string& dir, plan::Action action) {
+    std::string rel = JoinRel(dir, action.name);
+    std::string dest_rel = JoinRel(dir, action.dest_name);
+    using plan::ActionKind;
+    switch (action.kind) {
+      case ActionKind::kSkip: {
+        ++files_found_;
+        ++report_.totals.files_skipped;
+        report_.totals.bytes_skipped += action.local.size;
+        FileEvent ev;
+        ev.path = rel;
+        ev.action = FileAction::kSkip;
+        ev.size = action.local.size;
+        Emit(std::move(ev));
+        break;
+      }
+      case ActionKind::kUpload:
+      case ActionKind::kVerify:
+      case ActionKind::kSymlink: {
+        ++files_found_;
+        if (action.kind == ActionKind::kUpload) {
+          ++files_to_send_;
+          bytes_to_send_ += action.local.size;
+        }
+        WorkItem item{dir, std::move(action)};  // named: see Offload's note on g++ 12
+        co_await items_.async_send(std::error_code(), std::move(item), kTuple);
+        break;
+      }
+      case ActionKind::kMkdir:
+      case ActionKind::kReplace:
+        co_await MakeDirectory(rel, dest_rel, action);
+        break;
+      case ActionKind::kRecurse:
+        dirs_.push_back({rel, false});
+        WakeListers();
+        break;
+      case ActionKind::kSpecialSkipped: {
+        ++report_.totals.ignored;
+        FileEvent ev;
+        ev.path = rel;
+        ev.action = FileAction::kIgnore;
+        ev.reason = "special";
+        Emit(std::move(ev));
+        Warn("skipped special file (device, fifo or socket): " + Printable(rel));
+        break;
+      }
+      case ActionKind::kConflict: {
+        ++report_.totals.files_failed;
+        Error err{errc::kTypeConflict, Printable(rel) +
+                                           " is a directory on the destination; "
+                                           "--delete allows replacing it"};
+        AddProblem(rel, "plan", err);
+        FileEvent ev;
+        ev.path = rel;
+        ev.action = FileAction::kIgnore;
+        ev.outcome = Outcome::kFailed;
+        ev.error = err.code;
+        ev.message = err.Message();
+        Emit(std::move(ev));
+        break;
+      }
+      case ActionKind::kDelete:
+        deletes_.push_back({dest_rel, action.dest.type});
+        break;
+      case ActionKind::kRemoveTemp:
+        if (!config_.dry_run) (void)co_await dest_.Remove(dest_rel, EntryType::kFile);
+        break;
+    }
+  }
+
+  awaitable<void> MakeDirectory(const std::string& rel, const std::string& dest_rel,
+                                const plan::Action& action) {
+    FileEvent ev;
+    ev.path = rel;
+    ev.action = FileAction::kMkdir;
+    ev.reason = action.reason;
+    if (config_.dry_run) {
+      ev.outcome = Outcome::kDryRun;
+    } else {
+      Status st;
+      if (action.kind == plan::ActionKind::kReplace) {
+        st = co_await dest_.Remove(dest_rel, action.dest.type);
+      }
+      if (st.ok()) st = co_await dest_.MakeDir(dest_rel, action.local.mode);
+      if (!st.ok()) {
+        AddProblem(rel, "mkdir", st.error());
+        ev.outcome = Outcome::kFailed;
+        ev.error = st.code();
+        ev.message = st.error().Message();
+        Emit(std::move(ev));
+        co_return;  // its contents cannot go anywhere
+      }
+    }
+    ++report_.totals.dirs_created;
+    Emit(std::move(ev));
+    dirs_.push_back({rel, true});
+    WakeListers();
+  }
+
+  // ---- transferring ----------------------------------------------------
+
+  awaitable<void> Workers() {
+    TaskGroup workers(ex_);
+    for (int i = 0; i < std::max(1, config_.jobs); ++i) workers.Spawn(Worker());
+    co_await workers.Wait();
+  }
+
+  awaitable<void> Worker() {
+    // Buffers live as long as the worker: memory is jobs x chunk, whatever the tree.
+    std::vector<std::byte> buffer(config_.chunk_bytes);
+    std::vector<std::byte> packed;
+    std::optional<compress::FrameCompressor> compressor;
+    while (true) {
+      auto [ec, item] = co_await items_.async_receive(kTuple);
+      if (ec) co_return;  // end marker: the walk is over
+      if (config_.stop.stop_requested()) continue;
+      if (item.action.kind == plan::ActionKind::kSymlink) {
+        co_await DoSymlink(item);
+      } else {
+        co_await DoFile(item, buffer, packed, compressor);
+      }
+    }
+  }
+
+  awaitable<void> DoSymlink(const WorkItem& item) {
+    const plan::Action& a = item.action;
+    std::string rel = JoinRel(item.rel_dir, a.name);
+    FileEvent ev;
+    ev.path = rel;
+    ev.action = FileAction::kSymlink;
+    ev.reason = a.reason;
+    if (config_.dry_run) {
+      ev.outcome = Outcome::kDryRun;
+    } else {
+      Status st;
+      if (a.delete_dest_dir_first) st = co_await dest_.Remove(rel, EntryType::kDirectory);
+      if (st.ok()) st = co_await dest_.Symlink(rel, a.local.link_target);
+      if (!st.ok()) {
+        ++report_.totals.files_failed;
+        AddProblem(rel, "symlink", st.error());
+        ev.outcome = Outcome::kFailed;
+        ev.error = st.code();
+        ev.message = st.error().Message();
+        Emit(std::move(ev));
+        co_return;
+      }
+    }
+    ++report_.totals.symlinks;
+    Emit(std::move(ev));
+  }
+
+  // Settles a kVerify: true when the destination already holds the content.
+  awaitable<Result<bool>> SameContent(const WorkItem& item, const std::string& dest_rel) {
+    const plan::Action& a = item.action;
+    std::string src = SourcePath(JoinRel(item.rel_dir, a.name));
+    if (config_.plan.compress) {
+      auto head = co_await dest_.ReadHead(dest_rel, compress::kFrameHeaderMaxBytes);
+      if (!head.ok()) co_return head.error();
+      auto size = compress::FrameContentSize(*head);
+      if (!size.ok() || !size->has_value() || **size != a.local.size) co_return false;
+      if (!config_.plan.checksum) co_return true;  // mtime matched in the plan
+    }
+    // Content hashes: the local one from the cache when the file is unchanged.
+    hash::HashCache* cache = config_.hash_cache;
+    auto job = [src, cache]() -> Result<hash::Hash128> {
+      int fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0) return Error{LastSystemError(), src};
+      SourceFd owned(fd);
+      struct stat st;
+      if (::fstat(fd, &st) != 0) return Error{LastSystemError(), src};
+      auto id = hash::FileIdentity::FromStat(st);
+      if (cache != nullptr) {
+        if (auto hit = cache->Lookup(id)) return *hit;
+      }
+      auto h = hash::HashFile(fd);
+      if (!h.ok()) return Error{h.code(), src};
+      if (cache != nullptr) cache->Store(id, *h);
+      return *h;
+    };
+    auto local = co_await Offload(pool_, std::move(job));
+    if (!local.ok()) co_return local.error();
+    auto hasher = std::make_shared<hash::StreamingHasher>();
+    Status read;
+    if (config_.plan.compress) {
+      auto decoder = std::make_shared<compress::FrameDecompressor>();
+      auto failed = std::make_shared<Status>();
+      transport::Destination::ChunkFn on_chunk = [hasher, decoder,
+                                                  failed](std::span<const std::byte> c) {
+        if (!failed->ok()) return;
+        *failed = decoder->Decompress(
+            c, [&](std::span<const std::byte> plain) { hasher->Update(plain); });
+      };
+      read = co_await dest_.ReadAll(dest_rel, std::move(on_chunk));
+      if (read.ok()) read = *failed;
+      if (read.ok()) read = decoder->Finish();
+    } else {
+      transport::Destination::ChunkFn on_chunk = [hasher](std::span<const std::byte> c) {
+        hasher->Update(c);
+      };
+      read = co_await dest_.ReadAll(dest_rel, std::move(on_chunk));
+    }
+    if (!read.ok()) co_return read.error();
+    co_return hasher->Final() == *local;
+  }
+
+  awaitable<void> DoFile(WorkItem& item, std::vector<std::byte>& buffer,
+                         std::vector<std::byte>& packed,
+                         std::optional<compress::FrameCompressor>& compressor) {
+    plan::Action& a = item.action;
+    const std::string rel = JoinRel(item.rel_dir, a.name);
+    const std::string dest_rel = JoinRel(item.rel_dir, a.dest_name);
+    const auto started = Clock::now();
+    FileEvent ev;
+    ev.path = rel;
+    ev.action = FileAction::kUpload;
+    ev.reason = a.reason;
+    ev.size = a.local.size;
+
+    if (a.kind == plan::ActionKind::kVerify) {
+      auto same = co_await SameContent(item, dest_rel);
+      if (same.ok() && *same) {
+        ++report_.totals.files_skipped;
+        report_.totals.bytes_skipped += a.local.size;
+        ev.action = FileAction::kSkip;
+        ev.reason.clear();
+        Emit(std::move(ev));
+        co_return;
+      }
+      // Unreadable destination copy or different content: send it again.
+      ev.reason = config_.plan.checksum ? "checksum" : "size";
+      ++files_to_send_;
+      bytes_to_send_ += a.local.size;
+    }
+
+    if (config_.dry_run) {
+      ++report_.totals.files_sent;
+      ev.outcome = Outcome::kDryRun;
+      Emit(std::move(ev));
+      co_return;
+    }
+
+    if (a.delete_dest_dir_first) {
+      Status removed = co_await dest_.Remove(dest_rel, EntryType::kDirectory);
+      if (!removed.ok()) {
+        Fail(ev, "delete", removed.error());
+        co_return;
+      }
+      ++report_.totals.files_deleted;
+    }
+
+    Error last;
+    const char* stage = "read";
+    for (int attempt = 0;; ++attempt) {
+      ev.bytes_read = ev.bytes_written = 0;
+      Status st =
+          co_await UploadOnce(SourcePath(rel), dest_rel, buffer, packed, compressor, ev, stage);
+      if (st.ok()) {
+        ++report_.totals.files_sent;
+        report_.totals.bytes_read += ev.bytes_read;
+        report_.totals.bytes_written += ev.bytes_written;
+        ev.duration = Clock::now() - started;
+        Emit(std::move(ev));
+        co_return;
+      }
+      last = st.error();
+      if (st.code() != errc::kSourceChanged || attempt >= config_.retries ||
+          config_.stop.stop_requested()) {
+        break;
+      }
+      // Give a writer a moment to finish before reading again.
+      asio::steady_timer pause(ex_, std::chrono::milliseconds(50 << attempt));
+      co_await pause.async_wait(kTuple);
+    }
+    ev.duration = Clock::now() - started;
+    Fail(ev, stage, last);
+  }
+
+  void Fail(FileEvent& ev, std::string stage, const Error& error) {
+    ++report_.totals.files_failed;
+    AddProblem(ev.path, stage, error);
+    ev.outcome = Outcome::kFailed;
+    ev.error = error.code;
+    ev.message = error.Message();
+    Emit(std::move(ev));
+  }
+
+  // One attempt at one file. `stage` tells where a failure happened.
+  awaitable<Status> UploadOnce(std::string src, const std::string& dest_rel,
+                               std::vector<std::byte>& buffer, std::vector<std::byte>& packed,
+                               std::optional<compress::FrameCompressor>& compressor, FileEvent& ev,
+                               const char*& stage) {
+    stage = "read";
+    const bool follow = config_.copy_links;
+    std::span<std::byte> buf(buffer);
+    auto job = [src, follow, buf]() -> Result<OpenedSource> {
+      int flags = O_RDONLY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+      int fd = ::open(src.c_str(), flags);
+      if (fd < 0) {
+        if (errno == ENOENT) return Error{errc::kSourceVanished, src};
+        if (errno == ELOOP) return Error{errc::kSourceChanged, src};  // became a symlink
+        return Error{LastSystemError(), src};
+      }
+      OpenedSource out;
+      out.fd = SourceFd(fd);
+      if (::fstat(fd, &out.before) != 0) return Error{LastSystemError(), src};
+      if (!S_ISREG(out.before.st_mode)) return Error{errc::kSourceChanged, src};
+      auto first = ReadChunk(fd, buf, 0);
+      if (!first.ok()) return Error{first.code(), src};
+      out.first = *first;
+      return out;
+    };
+    auto opened = co_await Offload(pool_, std::move(job));
+    if (!opened.ok()) co_return opened.error();
+    OpenedSource source = std::move(*opened);
+    const uint64_t expected = static_cast<uint64_t>(source.before.st_size);
+
+    stage = "write";
+    auto created = co_await dest_.CreateFile(dest_rel);
+    if (!created.ok()) co_return created.error();
+    std::unique_ptr<transport::FileSink> sink = std::move(*created);
+
+    if (config_.compress_level) {
+      if (!compressor) {
+        compressor.emplace(*config_.compress_level, expected);
+      } else if (Status st = compressor->Reset(*config_.compress_level, expected); !st.ok()) {
+        co_await sink->Abort();
+        co_return st;
+      }
+    }
+
+    ReadStep step = source.first;
+    uint64_t offset = 0;
+    Status failure;
+    while (true) {
+      if (config_.stop.stop_requested()) {
+        failure = Status(errc::kCancelled, src);
+        break;
+      }
+      std::span<const std::byte> data(buffer.data(), step.bytes);
+      if (compressor && config_.compress_level) {
+        packed.clear();
+        auto* c = &*compressor;
+        auto* out = &packed;
+        bool last = step.eof;
+        auto job = [c, data, last, out] { return c->Compress(data, last, *out); };
+        Status st = co_await Offload(pool_, std::move(job));
+        if (!st.ok()) {
+          // zstd refuses when the pledged size is not what was read: the file changed.
+          failure = Status(errc::kSourceChanged, src);
+          break;
+        }
+        data = packed;
+      }
+      if (!data.empty()) {
+        Status st = co_await sink->Write(data);
+        if (!st.ok()) {
+          failure = st;
+          break;
+        }
+      }
+      offset += step.bytes;
+      ev.bytes_read += step.bytes;
+      ev.bytes_written += data.size();
+      bytes_sent_ += step.bytes;
+      if (step.eof) break;
+      int fd = source.fd.fd;
+      auto job = [fd, buf, offset] { return ReadChunk(fd, buf, offset); };
+      auto next = co_await Offload(pool_, std::move(job));
+      if (!next.ok()) {
+        failure = Error{next.code(), src};
+        break;
+      }
+      step = *next;
+    }
+    if (failure.ok()) {
+      const struct stat& b = source.before;
+      const struct stat& e = step.after;
+      bool changed = offset != expected || static_cast<uint64_t>(e.st_size) != expected ||
+                     ToNs(e.st_mtim) != ToNs(b.st_mtim) || e.st_ino != b.st_ino;
+      if (changed) failure = Status(errc::kSourceChanged, src);
+    }
+    if (!failure.ok()) {
+      bytes_sent_ -= std::min(bytes_sent_, ev.bytes_read);
+      co_await sink->Abort();
+      co_return failure;
+    }
+    stage = "commit";
+    transport::CommitAttrs attrs;
+    attrs.mtime_ns = ToNs(source.before.st_mtim);
+    attrs.mode = source.before.st_mode & 07777;
+    attrs.fsync = config_.fsync;
+    co_return co_await sink->Commit(attrs);
+  }
+
+  // ---- deleting --------------------------------------------------------
+
+  awaitable<void> ApplyDeletes() {
+    if (deletes_.empty() || config_.stop.stop_requested()) co_return;
+    if (had_errors_) {
+      // As rclone: a partial view of the source must not drive deletions.
+      AddProblem(
+          "", "delete",
+          Error{errc::kDeleteSkipped, std::to_string(deletes_.size()) +
+                                          " deletion(s) not done because of earlier errors"});
+      co_return;
+    }
+    if (config_.max_delete && deletes_.size() > *config_.max_delete) {
+      Fatal(Error{errc::kMaxDeleteExceeded, std::to_string(deletes_.size()) +
+                                                " deletions planned, --max-delete is " +
+                                                std::to_string(*config_.max_delete)},
+            "refusing to delete");
+      AddProblem("", "delete", Error{errc::kMaxDeleteExceeded, report_.fatal_message});
+      co_return;
+    }
+    for (PendingDelete& d : deletes_) {
+      FileEvent ev;
+      ev.path = d.path;
+      ev.action = FileAction::kDelete;
+      if (config_.dry_run) {
+        ev.outcome = Outcome::kDryRun;
+      } else {
+        Status st = co_await dest_.Remove(d.path, d.type);
+        if (!st.ok()) {
+          AddProblem(d.path, "delete", st.error());
+          ev.outcome = Outcome::kFailed;
+          ev.error = st.code();
+          ev.message = st.error().Message();
+          Emit(std::move(ev));
+          continue;
+        }
+      }
+      ++report_.totals.files_deleted;
+      Emit(std::move(ev));
+    }
+  }
+
+  EngineConfig config_;
+  transport::Destination& dest_;
+  asio::thread_pool& pool_;
+  asio::any_io_executor ex_;
+  // Bounded: listers wait here when the workers fall behind.
+  asio::experimental::channel<void(std::error_code, WorkItem)> items_;
+  // Cancelled to wake listers waiting for directories (a broadcast signal).
+  asio::steady_timer dir_signal_;
+  asio::steady_timer ticker_timer_;
+  bool finished_ = false;
+  std::vector<DirTask> dirs_;  // a stack: depth first keeps it small
+  int active_listers_ = 0;
+  std::vector<PendingDelete> deletes_;
+  Report report_;
+  bool had_errors_ = false;
+  bool scanning_ = true;
+  uint64_t files_found_ = 0;
+  uint64_t files_to_send_ = 0;
+  uint64_t bytes_to_send_ = 0;
+  uint64_t bytes_sent_ = 0;
+  Clock::time_point start_;
+};
+
+}  // namespace
+
+awaitable<Report> RunPush(EngineConfig config, transport::Destination& dest,
+                          asio::thread_pool& pool) {
+  auto ex = co_await asio::this_coro::executor;
+  PushRun run(std::move(config), dest, pool, ex);
+  co_return co_await run.Run();
+}
+
+}  // namespace ferry::engine

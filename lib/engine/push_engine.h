@@ -1,0 +1,68 @@
+// The push engine: scan -> plan -> read -> (compress) -> write, many files in
+// flight, against any Destination.
+//
+// Data flow: `list_concurrency` lister coroutines take directories from a
+// stack, list the source (on the pool) and the destination side by side, plan
+// the directory, create missing directories and hand every file action to a
+// bounded channel. `jobs` worker coroutines take actions from it, read the
+// source in chunks on the pool, compress if asked, and write through a
+// FileSink (temp + rename). Deletions wait until everything else is done.
+// Memory: jobs x chunk buffers + the channel's capacity + one directory
+// listing per lister + the stack of directories not yet visited.
+#ifndef FERRY_ENGINE_PUSH_ENGINE_H_
+#define FERRY_ENGINE_PUSH_ENGINE_H_
+
+#include <asio/awaitable.hpp>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+
+#include "ferry/observer.h"
+#include "ferry/report.h"
+#include "lib/plan/plan.h"
+#include "lib/transport/destination.h"
+
+namespace asio {
+class thread_pool;
+}
+
+namespace ferry::hash {
+class HashCache;
+}
+
+namespace ferry::engine {
+
+// rel_path relative to the source root; true = leave it out.
+using ExcludeFn = std::function<bool(std::string_view rel_path, bool is_dir)>;
+
+struct EngineConfig {
+  std::string source_root;                 // a directory
+  std::optional<std::string> single_file;  // SRC was this file inside source_root
+  plan::PlanOptions plan;
+  ExcludeFn excluded;                      // may be empty
+  int jobs = 8;
+  int list_concurrency = 4;
+  size_t chunk_bytes = 1 << 20;
+  bool dry_run = false;
+  bool fsync = false;
+  bool copy_links = false;
+  int retries = 3;
+  std::optional<int> compress_level;
+  std::optional<uint64_t> max_delete;
+  hash::HashCache* hash_cache = nullptr;   // --checksum's cache; may be null
+  Observer* observer = nullptr;
+  std::chrono::milliseconds progress_interval{200};
+  std::stop_token stop;
+};
+
+// Runs one push to completion on the calling coroutine's executor. `dest` must
+// already be constructed (not opened); it is opened here and not closed.
+asio::awaitable<Report> RunPush(EngineConfig config, transport::Destination& dest,
+                                asio::thread_pool& pool);
+
+}  // namespace ferry::engine
+
+#endif  // FERRY_ENGINE_PUSH_ENGINE_H_

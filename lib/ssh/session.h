@@ -1,0 +1,168 @@
+// A non-blocking libssh2 SSH session driven from Asio coroutines.
+//
+// Threading contract: a Session, and every Channel opened on it, belongs to ONE
+// executor that runs one handler at a time (a single-threaded io_context, or a
+// strand). Connect() and every member must be awaited from coroutines running on
+// the executor passed to Connect(). Several coroutines may use one session at once
+// (e.g. one per channel): the session serialises them itself (see Call()).
+// Nothing here is safe to call from another thread.
+//
+// The EAGAIN discipline (see docs in the libssh2 notes): libssh2 runs in non-blocking
+// mode; every libssh2 call on the session goes through Call(), which turns
+// LIBSSH2_ERROR_EAGAIN into socket.async_wait() in the direction(s) that
+// libssh2_session_block_directions() reports and then retries THE SAME call. While a
+// call has a packet half-sent (or is a stateful session-level step: handshake,
+// authentication, channel open, disconnect), a capacity-1 gate keeps every other
+// coroutine out of the session until it completes; libssh2 1.10 otherwise fails
+// with LIBSSH2_ERROR_BAD_USE. Any call may pull another coroutine's data off the
+// socket, so waiters are woken whenever bytes arrive and simply retry.
+//
+// Lifetime: Channels must be Close()d and destroyed before their Session. Destroying
+// a Session closes the socket without an SSH goodbye; await Disconnect() first for a
+// clean close. Secrets (passphrase, password) are never logged nor put in errors.
+#ifndef FERRY_SSH_SESSION_H_
+#define FERRY_SSH_SESSION_H_
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lib/base/result.h"
+
+struct _LIBSSH2_SESSION;
+struct _LIBSSH2_CHANNEL;
+
+namespace ferry::ssh {
+
+enum class HostKeyPolicy {
+  kStrict,     // a host missing from known_hosts is refused (kHostKeyUnknown)
+  kAcceptNew,  // a missing host is accepted and appended; a changed key is still refused
+};
+
+struct Identity {
+  std::string private_key;  // path
+  std::string public_key;   // path; empty: private_key + ".pub" if that file exists
+};
+
+struct ConnectOptions {
+  std::string host;
+  uint16_t port = 22;
+  std::string user;
+  std::string known_hosts_path;
+  HostKeyPolicy host_key_policy = HostKeyPolicy::kStrict;
+  // Tried in order. If empty, the keys of a running ssh-agent (SSH_AUTH_SOCK) are tried.
+  std::vector<Identity> identities;
+  std::optional<std::string> passphrase;  // for encrypted private keys
+  std::optional<std::string> password;    // enables password and keyboard-interactive
+  // Covers resolving, TCP connect, handshake, host key check and authentication.
+  std::chrono::milliseconds connect_timeout = std::chrono::seconds(30);
+};
+
+class Session;
+
+// A channel running a subsystem (e.g. "sftp"): a byte stream in each direction.
+// Move-only. Use from the session's executor; at most one Read and one Write in
+// flight at a time per channel (different channels may run concurrently).
+class Channel {
+ public:
+  Channel(Channel&& other) noexcept;
+  Channel& operator=(Channel&& other) noexcept;
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+  // Does not talk to the server: an unclosed channel stays allocated (and counts
+  // against the server's MaxSessions) until the session is freed. Close() it.
+  ~Channel();
+
+  // Writes a prefix of `data` and returns its size (>= 1 unless data is empty).
+  // Errors: kConnectionLost, kProtocol (with libssh2's message in the detail).
+  asio::awaitable<Result<size_t>> Write(std::span<const std::byte> data);
+  // Waits until at least one byte is available, reads up to buffer.size() bytes.
+  // Returns 0 at end of stream (the server closed or sent EOF).
+  asio::awaitable<Result<size_t>> Read(std::span<std::byte> buffer);
+  // Sends EOF + CLOSE, waits for the server's CLOSE, frees the channel.
+  asio::awaitable<Status> Close();
+
+  bool is_open() const { return channel_ != nullptr; }
+
+ private:
+  friend class Session;
+  Channel(Session* session, _LIBSSH2_CHANNEL* channel);
+
+  Session* session_ = nullptr;
+  _LIBSSH2_CHANNEL* channel_ = nullptr;
+};
+
+class Session {
+ public:
+  // How Call() treats the gate while the call waits for the socket.
+  enum class CallKind {
+    // Others may use the session while this call waits, unless it has a packet
+    // half-sent (channel reads/writes, SFTP requests on their own handle).
+    kShared,
+    // Nobody else enters the session until this call completes (handshake, auth,
+    // channel open, subsystem start, sftp_init, disconnect).
+    kExclusive,
+  };
+
+  // Returned by Call() when the wait was cancelled (e.g. a timeout) or the session
+  // is no longer usable because an earlier call was abandoned mid-way.
+  static constexpr int64_t kCallAborted = -1000;
+
+  // Resolves, connects (TCP_NODELAY), handshakes, verifies the host key against
+  // opts.known_hosts_path and authenticates. Errors (Error::code):
+  //   ferry::errc::kHostKeyUnknown / kHostKeyMismatch (detail: both "SHA256:..."
+  //   fingerprints) / kHostKeyRevoked, kAuthFailed (detail: methods tried), kTimeout,
+  //   kConnectionLost, kProtocol (handshake failure), or a system error such as
+  //   ECONNREFUSED or a resolver error.
+  static asio::awaitable<Result<std::unique_ptr<Session>>> Connect(asio::any_io_executor ex,
+                                                                   ConnectOptions opts);
+
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Opens a session channel and starts `subsystem` on it (e.g. "sftp").
+  asio::awaitable<Result<Channel>> OpenSubsystemChannel(std::string subsystem);
+
+  // Sends SSH_MSG_DISCONNECT and frees the libssh2 session. Idempotent. Channels
+  // still open are freed with it (and must not be used afterwards).
+  asio::awaitable<Status> Disconnect();
+
+  // Runs a libssh2 call returning an int/ssize_t under the EAGAIN discipline above and
+  // returns its final result (never LIBSSH2_ERROR_EAGAIN; kCallAborted if cancelled).
+  // `call` must make exactly one libssh2 call on this session with the same arguments
+  // every time it is invoked (it is re-invoked after each EAGAIN).
+  asio::awaitable<int64_t> Call(std::function<int64_t()> call, CallKind kind = CallKind::kShared);
+  // The same for calls returning a pointer (NULL + last_errno EAGAIN means retry).
+  // Returns nullptr on failure; libssh2_session_last_errno() says why.
+  asio::awaitable<void*> CallForPointer(std::function<void*()> call,
+                                        CallKind kind = CallKind::kShared);
+
+  // Maps a libssh2 error code to an Error (kConnectionLost, kTimeout, kProtocol...),
+  // adding libssh2's last error message. `what` says what was being done.
+  Error MakeError(int64_t rc, std::string_view what) const;
+
+  _LIBSSH2_SESSION* native_handle() const;
+  asio::any_io_executor get_executor() const;
+  const std::string& host_key_type() const;         // e.g. "ssh-ed25519"
+  const std::string& host_key_fingerprint() const;  // "SHA256:..."
+
+  struct Impl;  // public so that the .cc's free functions can name it
+
+ private:
+  explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ferry::ssh
+
+#endif  // FERRY_SSH_SESSION_H_

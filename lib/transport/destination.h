@@ -1,0 +1,90 @@
+// The one interface every destination implements (a local directory, SFTP, and
+// the fakes tests use). The engine only ever talks to a destination through it.
+//
+// Contract:
+// - All paths are relative to the destination root, '/'-separated, and pass
+//   IsSafeRelPath; implementations must still refuse anything else (kUnsafePath)
+//   and must never follow a symlink on the destination while resolving a path.
+// - Methods are called from one executor (the engine's io_context thread) and
+//   must not block it; an implementation hands blocking work to a thread pool or
+//   does non-blocking I/O. Several calls may be in flight at once.
+// - Failures come back as Status/Result (never exceptions), with the path in
+//   Error::detail.
+#ifndef FERRY_TRANSPORT_DESTINATION_H_
+#define FERRY_TRANSPORT_DESTINATION_H_
+
+#include <asio/awaitable.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lib/base/entry.h"
+#include "lib/base/result.h"
+
+namespace ferry::transport {
+
+struct Listing {
+  bool exists = false;          // false: the directory is not there (not an error)
+  std::vector<Entry> entries;   // unsafe names already dropped
+  size_t unsafe_names = 0;      // how many were dropped (reported by the engine)
+};
+
+struct CommitAttrs {
+  int64_t mtime_ns = 0;
+  uint32_t mode = 0644;
+  bool fsync = false;  // make the data durable before the rename
+};
+
+// One file being written under a temporary name next to its final name.
+// Exactly one of Commit or Abort ends it; destroying an unfinished sink aborts
+// it on a best-effort basis.
+class FileSink {
+ public:
+  virtual ~FileSink() = default;
+  // Appends `data`. The caller keeps `data` alive and unchanged until it returns.
+  virtual asio::awaitable<Status> Write(std::span<const std::byte> data) = 0;
+  // Sets mode and mtime, optionally syncs, then renames over the final name
+  // atomically: readers see the old file or the new one, never a partial one.
+  virtual asio::awaitable<Status> Commit(CommitAttrs attrs) = 0;
+  // Removes the temporary file.
+  virtual asio::awaitable<void> Abort() = 0;
+};
+
+class Destination {
+ public:
+  virtual ~Destination() = default;
+
+  // For messages: "/abs/path" or "sftp://user@host:port/path".
+  virtual std::string Describe() const = 0;
+  // Resolution of stored mtimes (1 ns for a local directory, 1 s for SFTP v3).
+  virtual int64_t MtimeGranularityNs() const = 0;
+
+  // Connects and checks the root; creates it (mkdir -p) unless `dry_run`.
+  virtual asio::awaitable<Status> Open(bool dry_run) = 0;
+  virtual asio::awaitable<Result<Listing>> List(std::string dir) = 0;
+  // Succeeds if the directory exists already.
+  virtual asio::awaitable<Status> MakeDir(std::string path, uint32_t mode) = 0;
+  virtual asio::awaitable<Result<std::unique_ptr<FileSink>>> CreateFile(std::string path) = 0;
+  // Creates or atomically replaces a symlink.
+  virtual asio::awaitable<Status> Symlink(std::string path, std::string target) = 0;
+  // Removes a file, symlink, or a directory with everything in it.
+  virtual asio::awaitable<Status> Remove(std::string path, EntryType type) = 0;
+  virtual asio::awaitable<Status> Rename(std::string from, std::string to) = 0;
+  // Up to `max_bytes` from the start of a file (e.g. a zstd frame header).
+  virtual asio::awaitable<Result<std::vector<std::byte>>> ReadHead(std::string path,
+                                                                    size_t max_bytes) = 0;
+  // Streams a whole file into `sink_fn` chunk by chunk (for --checksum). The
+  // callback runs on an unspecified thread, never concurrently with itself.
+  using ChunkFn = std::function<void(std::span<const std::byte>)>;
+  virtual asio::awaitable<Status> ReadAll(std::string path, ChunkFn chunk_fn) = 0;
+  virtual asio::awaitable<Status> Close() = 0;
+};
+
+}  // namespace ferry::transport
+
+#endif  // FERRY_TRANSPORT_DESTINATION_H_
