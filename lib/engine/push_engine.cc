@@ -134,6 +134,7 @@ class PushRun {
     pipeline.Spawn(Workers());
     co_await pipeline.Wait();
     if (!report_.fatal) co_await ApplyDeletes();
+    for (std::string& note : dest_.TakeNotes()) report_.notes.push_back(std::move(note));
     finished_ = true;
     ticker_timer_.cancel();
     co_await ticker.Wait();
@@ -588,10 +589,11 @@ class PushRun {
         co_return;
       }
       last = st.error();
-      if (st.code() != errc::kSourceChanged || attempt >= config_.retries ||
-          config_.stop.stop_requested()) {
-        break;
-      }
+      // A file that changed while read is read again; a dropped connection is
+      // retried once the destination has reconnected. Anything else is final.
+      const bool retryable =
+          st.code() == errc::kSourceChanged || st.code() == errc::kConnectionLost;
+      if (!retryable || attempt >= config_.retries || config_.stop.stop_requested()) break;
       // Give a writer a moment to finish before reading again.
       asio::steady_timer pause(ex_, std::chrono::milliseconds(50 << attempt));
       co_await pause.async_wait(kTuple);

@@ -83,6 +83,10 @@ class Destination {
   using ChunkFn = std::function<void(std::span<const std::byte>)>;
   virtual asio::awaitable<Status> ReadAll(std::string path, ChunkFn chunk_fn) = 0;
   virtual asio::awaitable<Status> Close() = 0;
+
+  // Things the user should hear about once per run (e.g. "server lacks
+  // posix-rename: replaced files were briefly absent"). Called after the run.
+  virtual std::vector<std::string> TakeNotes() { return {}; }
 };
 
 }  // namespace ferry::transport
