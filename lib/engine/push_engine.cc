@@ -357,8 +357,10 @@ class PushRun {
         co_await MakeDirectory(rel, dest_rel, action);
         break;
       case ActionKind::kRecurse:
-        dirs_.push_back({rel, false});
-        WakeListers();
+        if (config_.recursive) {
+          dirs_.push_back({rel, false});
+          WakeListers();
+        }
         break;
       case ActionKind::kSpecialSkipped: {
         ++report_.totals.ignored;

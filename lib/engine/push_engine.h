@@ -43,6 +43,9 @@ struct EngineConfig {
   std::optional<std::string> single_file;  // SRC was this file inside source_root
   plan::PlanOptions plan;
   ExcludeFn excluded;                      // may be empty
+  // false: only the root directory is compared; subdirectories are entered only
+  // when they are new on the destination (watch mode syncs dirty directories).
+  bool recursive = true;
   int jobs = 8;
   int list_concurrency = 4;
   size_t chunk_bytes = 1 << 20;
