@@ -131,6 +131,9 @@ void ConsoleObserver::Finish(const Report& r) {
                           {"error", p.code.message()},
                           {"message", JsonSafe(p.message)}});
     }
+    // Notes come from the destination (e.g. a server's messages): not necessarily UTF-8.
+    nlohmann::json notes = nlohmann::json::array();
+    for (const std::string& note : r.notes) notes.push_back(JsonSafe(note));
     nlohmann::json j = {
         {"event", "summary"},
         {"ok", r.ok()},
@@ -151,7 +154,7 @@ void ConsoleObserver::Finish(const Report& r) {
         {"elapsed_s", secs},
         {"problems", problems},
         {"problems_dropped", r.problems_dropped},
-        {"notes", r.notes},
+        {"notes", notes},
     };
     if (r.fatal) {
       j["fatal"] = r.fatal.message();
@@ -169,7 +172,7 @@ void ConsoleObserver::Finish(const Report& r) {
   }
   if (r.fatal && t.files_sent == 0 && t.files_skipped == 0) return;
   if (mode_.verbosity < 0) return;
-  for (const std::string& note : r.notes) std::printf("note: %s\n", note.c_str());
+  for (const std::string& note : r.notes) std::printf("note: %s\n", Printable(note).c_str());
   double rate = secs > 0 ? static_cast<double>(t.bytes_read) / secs : 0;
   std::printf(
       "%s%llu sent, %llu unchanged, %llu deleted, %llu failed; %llu dirs created; "

@@ -265,7 +265,14 @@ class LocalDestination final : public Destination {
       std::string name(BaseName(path));
       // Owner rwx while ferry fills it: a read-only source directory must not
       // make its own copy unwritable to us.
-      if (::mkdirat(parent->get(), name.c_str(), (mode & 07777) | S_IRWXU) == 0) return {};
+      const mode_t wanted = (mode & 07777) | S_IRWXU;
+      if (::mkdirat(parent->get(), name.c_str(), wanted) == 0) {
+        // mkdir applies the umask (0777 would become 0755): set the mode exactly.
+        if (::fchmodat(parent->get(), name.c_str(), wanted, 0) != 0) {
+          return Error{LastSystemError(), Display(path)};
+        }
+        return {};
+      }
       int err = errno;
       struct stat st;
       if (err == EEXIST && ::fstatat(parent->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
