@@ -45,9 +45,15 @@ Result<std::string> ReadSmall(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return Error{LastSystemError(), path};
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    const std::error_code ec = S_ISDIR(st.st_mode) ? std::make_error_code(std::errc::is_a_directory)
-                                                   : std::make_error_code(std::errc::invalid_argument);
+  std::error_code ec;
+  if (::fstat(fd, &st) != 0) {
+    ec = LastSystemError();
+  } else if (S_ISDIR(st.st_mode)) {
+    ec = std::make_error_code(std::errc::is_a_directory);
+  } else if (!S_ISREG(st.st_mode)) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+  }
+  if (ec) {
     ::close(fd);
     return Error{ec, path};
   }
