@@ -666,7 +666,6 @@ Channel& Channel::operator=(Channel&& other) noexcept {
   return *this;
 }
 
-Channel::~Channel() = default;
 
 asio::awaitable<Result<size_t>> Channel::Write(std::span<const std::byte> data) {
   if (channel_ == nullptr) co_return Error{errc::kInvalidArgument, "write on a closed channel"};

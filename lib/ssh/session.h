@@ -38,8 +38,8 @@
 
 #include "lib/base/result.h"
 
-struct _LIBSSH2_SESSION;
-struct _LIBSSH2_CHANNEL;
+struct _LIBSSH2_SESSION;  // NOLINT(bugprone-reserved-identifier): libssh2's own name
+struct _LIBSSH2_CHANNEL;  // NOLINT(bugprone-reserved-identifier)
 
 namespace ferry::ssh {
 
@@ -80,7 +80,7 @@ class Channel {
   Channel& operator=(const Channel&) = delete;
   // Does not talk to the server: an unclosed channel stays allocated (and counts
   // against the server's MaxSessions) until the session is freed. Close() it.
-  ~Channel();
+  ~Channel() = default;
 
   // Writes a prefix of `data` and returns its size (>= 1 unless data is empty).
   // Errors: kConnectionLost, kProtocol (with libssh2's message in the detail).

@@ -117,7 +117,9 @@ Status RemoveTree(int dirfd, const std::string& name, const std::string& what) {
   }
   Status result;
   for (const std::string& child : children) {
-    result = RemoveTree(::dirfd(d), child, what + "/" + child);
+    std::string child_what = what;
+    child_what.append("/").append(child);
+    result = RemoveTree(::dirfd(d), child, child_what);
     if (!result.ok()) break;
   }
   ::closedir(d);
