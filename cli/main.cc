@@ -5,10 +5,12 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <optional>
 #include <stop_token>
 #include <thread>
 
 #include "cli/output.h"
+#include "cli/watch_command.h"
 #include "ferry/push.h"
 
 namespace {
@@ -139,7 +141,7 @@ class SignalStopper {
 };
 
 int RunPush(const CLI::App& cmd, const PushFlags& f, const CLI::Option* exclude_opt,
-            const CLI::Option* include_opt) {
+            const CLI::Option* include_opt, std::optional<int> watch_coalesce_ms = {}) {
   ferry::PushOptions options;
   options.source = f.source;
   options.destination = f.destination;
@@ -170,6 +172,7 @@ int RunPush(const CLI::App& cmd, const PushFlags& f, const CLI::Option* exclude_
 
   SignalStopper stopper;
   options.stop = stopper.token();
+  if (watch_coalesce_ms) return ferry::cli::RunWatch(std::move(options), mode, *watch_coalesce_ms);
   ferry::Report report = ferry::PushBlocking(std::move(options));
   observer.Finish(report);
   return ferry::cli::ExitCodeFor(report);
@@ -194,8 +197,11 @@ int main(int argc, char** argv) {
   PushFlags watch_flags;
   CLI::Option* watch_exclude = nullptr;
   CLI::Option* watch_include = nullptr;
-  CLI::App* watch = app.add_subcommand("watch", "Sync SRC to DEST, then keep it in sync (planned)");
+  CLI::App* watch = app.add_subcommand("watch", "Sync SRC to DEST, then keep it in sync");
   AddPushFlags(watch, watch_flags, &watch_exclude, &watch_include);
+  int coalesce_ms = 5;
+  watch->add_option("--coalesce", coalesce_ms, "Quiet ms before syncing a file still being written")
+      ->check(CLI::Range(0, 60000));
 
   try {
     app.parse(argc, argv);
@@ -205,8 +211,7 @@ int main(int argc, char** argv) {
   }
   if (push->parsed()) return RunPush(*push, push_flags, exclude_opt, include_opt);
   if (watch->parsed()) {
-    std::fprintf(stderr, "ferry: error: 'ferry watch' is not available in this build yet\n");
-    return ferry::cli::kExitUsage;
+    return RunPush(*watch, watch_flags, watch_exclude, watch_include, coalesce_ms);
   }
   return ferry::cli::kExitUsage;
 }

@@ -85,6 +85,15 @@ Result<ReadStep> ReadChunk(int fd, std::span<std::byte> buf, uint64_t offset) {
   return step;
 }
 
+// True when the file read is not the file that was opened: its size, mtime or
+// inode moved between the open and the end of the read, or the bytes read
+// differ from the size seen at open.
+bool Changed(const struct stat& before, const struct stat& after, uint64_t bytes_read) {
+  const uint64_t expected = static_cast<uint64_t>(before.st_size);
+  return bytes_read != expected || static_cast<uint64_t>(after.st_size) != expected ||
+         ToNs(after.st_mtim) != ToNs(before.st_mtim) || after.st_ino != before.st_ino;
+}
+
 struct OpenedSource {
   SourceFd fd;
   struct stat before {};
@@ -642,6 +651,32 @@ class PushRun {
     if (!opened.ok()) co_return opened.error();
     OpenedSource source = std::move(*opened);
     const uint64_t expected = static_cast<uint64_t>(source.before.st_size);
+    transport::CommitAttrs attrs;
+    attrs.mtime_ns = ToNs(source.before.st_mtim);
+    attrs.mode = source.before.st_mode & 07777;
+    attrs.fsync = config_.fsync;
+
+    if (source.first.eof) {
+      // The whole file is in the buffer already (most files): verify it did not
+      // change, then hand it over in one piece.
+      if (Changed(source.before, source.first.after, source.first.bytes)) {
+        co_return Status(errc::kSourceChanged, src);
+      }
+      std::span<const std::byte> data(buffer.data(), source.first.bytes);
+      if (config_.compress_level) {
+        if (Status st = co_await CompressWhole(data, expected, compressor, packed); !st.ok()) {
+          co_return st;
+        }
+        data = packed;
+      }
+      stage = "write";
+      Status put = co_await dest_.PutFile(dest_rel, data, attrs);
+      if (!put.ok()) co_return put;
+      ev.bytes_read = source.first.bytes;
+      ev.bytes_written = data.size();
+      bytes_sent_ += source.first.bytes;
+      co_return Status();
+    }
 
     stage = "write";
     auto created = co_await dest_.CreateFile(dest_rel);
@@ -702,11 +737,7 @@ class PushRun {
       step = *next;
     }
     if (failure.ok()) {
-      const struct stat& b = source.before;
-      const struct stat& e = step.after;
-      bool changed = offset != expected || static_cast<uint64_t>(e.st_size) != expected ||
-                     ToNs(e.st_mtim) != ToNs(b.st_mtim) || e.st_ino != b.st_ino;
-      if (changed) failure = Status(errc::kSourceChanged, src);
+      if (Changed(source.before, step.after, offset)) failure = Status(errc::kSourceChanged, src);
     }
     if (!failure.ok()) {
       bytes_sent_ -= std::min(bytes_sent_, ev.bytes_read);
@@ -714,11 +745,23 @@ class PushRun {
       co_return failure;
     }
     stage = "commit";
-    transport::CommitAttrs attrs;
-    attrs.mtime_ns = ToNs(source.before.st_mtim);
-    attrs.mode = source.before.st_mode & 07777;
-    attrs.fsync = config_.fsync;
     co_return co_await sink->Commit(attrs);
+  }
+
+  // One zstd frame of a file that is entirely in `data`, into `packed`.
+  awaitable<Status> CompressWhole(std::span<const std::byte> data, uint64_t size,
+                                  std::optional<compress::FrameCompressor>& compressor,
+                                  std::vector<std::byte>& packed) {
+    if (!compressor) {
+      compressor.emplace(*config_.compress_level, size);
+    } else if (Status st = compressor->Reset(*config_.compress_level, size); !st.ok()) {
+      co_return st;
+    }
+    packed.clear();
+    auto* c = &*compressor;
+    auto* out = &packed;
+    auto job = [c, data, out] { return c->Compress(data, true, *out); };
+    co_return co_await Offload(pool_, std::move(job));
   }
 
   // ---- deleting --------------------------------------------------------

@@ -57,6 +57,18 @@ struct ProgressSnapshot {
   std::chrono::nanoseconds elapsed{0};
 };
 
+// One batch of watch mode (ferry::Watch): what it changed on the destination.
+struct BatchSummary {
+  bool initial = false;      // the initial full sync
+  bool full_rescan = false;  // the whole tree compared again (events were lost)
+  uint64_t files = 0;        // files uploaded, symlinks set, entries deleted or renamed
+  uint64_t bytes = 0;        // source bytes sent
+  uint64_t renamed = 0;      // renames replayed on the destination (nothing re-sent)
+  uint64_t deleted = 0;
+  uint64_t failed = 0;
+  std::chrono::nanoseconds duration{0};
+};
+
 class Observer {
  public:
   virtual ~Observer() = default;
@@ -67,6 +79,8 @@ class Observer {
   virtual void OnWarning(const std::string& message) {}
   // At most every `PushOptions::progress_interval`, and once at the end.
   virtual void OnProgress(const ProgressSnapshot& snapshot) {}
+  // Watch mode: after the initial sync and after every batch of changes.
+  virtual void OnBatch(const BatchSummary& batch) {}
 };
 
 }  // namespace ferry

@@ -17,7 +17,9 @@
 #include "lib/engine/push_engine.h"
 #include "lib/filter/filter.h"
 #include "lib/hash/hash_cache.h"
+#include "lib/ssh/auth_sources.h"
 #include "lib/transport/local/local_destination.h"
+#include "lib/transport/sftp/sftp_destination.h"
 #include "lib/transport/url.h"
 
 namespace ferry {
@@ -26,6 +28,9 @@ namespace {
 // Files in flight for a local destination: measured on 2 cores (see
 // docs/ARCHITECTURE.md); more only adds contention on the pool.
 constexpr int kDefaultLocalJobs = 8;
+// Files in flight for SFTP: every file costs a few round trips (open, close,
+// rename) that only overlap when many files are in flight.
+constexpr int kDefaultSftpJobs = 16;
 
 Report FatalReport(std::error_code code, std::string message) {
   Report report;
@@ -98,6 +103,7 @@ struct Prepared {
   transport::DestinationSpec dest;
   std::shared_ptr<filter::FilterSet> filters;
   std::unique_ptr<hash::HashCache> cache;
+  std::optional<ssh::ConnectSetup> ssh;  // SFTP destinations only
 };
 
 // Everything that must be right before anything is touched; blocking (stat,
@@ -113,8 +119,11 @@ Result<Prepared> Prepare(const PushOptions& options) {
   if (p.dest.kind == transport::DestinationSpec::Kind::kLocal) {
     if (Status st = CheckLocalOverlap(p.source, p.dest.path); !st.ok()) return st.error();
   } else {
-    return Error{errc::kUnsupported, "SFTP destinations ('" + p.dest.ToString() +
-                                         "') are not available in this build yet"};
+    // User, port, known_hosts, host key policy, identities (else ssh-agent),
+    // $FERRY_PASSWORD: options > URL > ~/.ssh/config > defaults (auth_sources.h).
+    auto setup = ssh::BuildConnectOptions(p.dest, options.ssh, ssh::Environment::FromProcess());
+    if (!setup.ok()) return setup.error();
+    p.ssh = std::move(*setup);
   }
   if (options.jobs < 0) return Error{errc::kInvalidArgument, "--jobs must be positive"};
   if (options.compress_level && (*options.compress_level < 1 || *options.compress_level > 19)) {
@@ -155,7 +164,8 @@ asio::awaitable<Report> Push(PushOptions options) {
   config.plan.delete_excluded = options.delete_excluded;
   config.plan.checksum = options.checksum;
   config.plan.compress = options.compress_level.has_value();
-  config.jobs = options.jobs > 0 ? options.jobs : kDefaultLocalJobs;
+  const bool sftp = p.dest.kind == transport::DestinationSpec::Kind::kSftp;
+  config.jobs = options.jobs > 0 ? options.jobs : sftp ? kDefaultSftpJobs : kDefaultLocalJobs;
   config.dry_run = options.dry_run;
   config.fsync = options.fsync;
   config.copy_links = options.copy_links;
@@ -172,10 +182,29 @@ asio::awaitable<Report> Push(PushOptions options) {
     };
   }
 
-  std::unique_ptr<transport::Destination> dest = transport::MakeLocalDestination(p.dest.path, pool);
+  std::unique_ptr<transport::Destination> dest;
+  if (sftp) {
+    transport::SftpConfig sftp_config;
+    sftp_config.connect = std::move(p.ssh->options);
+    sftp_config.root = p.dest.path;
+    sftp_config.display = p.dest.ToString();
+    asio::any_io_executor ex = co_await asio::this_coro::executor;
+    auto made = transport::MakeSftpDestination(std::move(sftp_config), ex, pool);
+    if (!made.ok()) {
+      pool.join();
+      co_return FatalReport(made.code(), made.error().Message());
+    }
+    dest = std::move(*made);
+  } else {
+    dest = transport::MakeLocalDestination(p.dest.path, pool);
+  }
   config.plan.mtime_granularity_ns = dest->MtimeGranularityNs();
   Report report = co_await engine::RunPush(std::move(config), *dest, pool);
   (void)co_await dest->Close();
+  if (p.ssh) {
+    // What the user should know about the SSH setup (e.g. an RSA key left out).
+    for (std::string& warning : p.ssh->warnings) report.notes.push_back(std::move(warning));
+  }
   if (p.cache && !options.dry_run) {
     hash::HashCache* cache = p.cache.get();
     auto job = [cache] { return cache->Save(); };

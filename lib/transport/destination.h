@@ -70,6 +70,12 @@ class Destination {
   // Succeeds if the directory exists already.
   virtual asio::awaitable<Status> MakeDir(std::string path, uint32_t mode) = 0;
   virtual asio::awaitable<Result<std::unique_ptr<FileSink>>> CreateFile(std::string path) = 0;
+  // A whole file already in memory, with the same atomic temp + rename
+  // guarantee as CreateFile/Write/Commit. Small files are most files: a
+  // destination can do this in one step (one pool job, or one pipelined burst
+  // of requests). The default goes through CreateFile/Write/Commit.
+  virtual asio::awaitable<Status> PutFile(std::string path, std::span<const std::byte> data,
+                                          CommitAttrs attrs);
   // Creates or atomically replaces a symlink.
   virtual asio::awaitable<Status> Symlink(std::string path, std::string target) = 0;
   // Removes a file, symlink, or a directory with everything in it.

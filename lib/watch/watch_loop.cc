@@ -1,0 +1,752 @@
+// Rules, in one place:
+//
+// Deletions. A path deleted (or moved out) during the watch is removed from
+// the destination when it no longer exists locally, with or without --delete:
+// it is a change the user made while ferry watched. Entries that were only on
+// the destination before the watch are deleted only with --delete (by the
+// initial push). A directory that was deleted and exists again was emptied
+// meanwhile, so it is pushed with delete semantics inside it; a directory
+// replaced by a file is removed first.
+//
+// Overflow (events lost): one recursive push of the whole tree. With --delete
+// it deletes as usual. Without it, the deletions lost with the events must
+// still be carried over, while what was only on the destination before the
+// watch must stay: at start the loop lists those entries (a dry run of
+// --delete) and the rescan runs with delete semantics except for them. If that
+// list could not be made (errors, more than kMaxPreserved entries), a rescan
+// does not delete and says so.
+//
+// Errors. A transient destination error (kConnectionLost, kTimeout) puts the
+// unapplied rest of the batch back and retries after a backoff (100 ms doubling
+// to 10 s). Authentication and host key errors and the loss of the source end
+// the watch (report.fatal). Anything else is a problem in the report, and the
+// next change to that path tries again.
+#include "lib/watch/watch_loop.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/thread_pool.hpp>
+#include <asio/use_awaitable.hpp>
+#include <optional>
+#include <set>
+#include <stop_token>
+#include <unordered_set>
+
+#include "ferry/error.h"
+#include "lib/base/offload.h"
+#include "lib/base/path.h"
+#include "lib/base/task_group.h"
+#include "lib/plan/plan.h"
+#include "lib/transport/prefixed_destination.h"
+#include "lib/watch/inotify_watcher.h"
+
+namespace ferry::watch {
+namespace {
+
+using asio::awaitable;
+using Clock = std::chrono::steady_clock;
+constexpr auto kTuple = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr size_t kMaxPreserved = 100'000;
+
+bool IsTransient(std::error_code ec) {
+  return ec == errc::kConnectionLost || ec == errc::kTimeout;
+}
+
+// A source path that disappeared while a run looked at it. In a watched tree
+// the event that removed it is already queued, so it is not a failure.
+bool IsVanished(std::error_code ec, std::string_view stage) {
+  return ec == errc::kSourceVanished ||
+         (stage == "scan" && ec == std::errc::no_such_file_or_directory);
+}
+
+bool IsFatal(std::error_code ec) {
+  return ec == errc::kAuthFailed || ec == errc::kHostKeyMismatch ||
+         ec == errc::kHostKeyUnknown || ec == errc::kHostKeyRevoked;
+}
+
+void AddTotals(Totals& t, const Totals& r) {
+  t.files_sent += r.files_sent;
+  t.files_skipped += r.files_skipped;
+  t.files_failed += r.files_failed;
+  t.files_deleted += r.files_deleted;
+  t.dirs_created += r.dirs_created;
+  t.symlinks += r.symlinks;
+  t.ignored += r.ignored;
+  t.bytes_read += r.bytes_read;
+  t.bytes_written += r.bytes_written;
+  t.bytes_skipped += r.bytes_skipped;
+}
+
+// A local path's state when a batch is applied.
+struct LocalState {
+  bool exists = false;
+  bool is_dir = false;
+  uint32_t mode = 0755;
+};
+
+// Forwards a sub-run's events with paths made relative to the source root.
+class PrefixObserver final : public Observer {
+ public:
+  PrefixObserver(Observer* inner, std::string prefix, bool progress,
+                 std::unordered_set<std::string>* preserved)
+      : inner_(inner), prefix_(std::move(prefix)), progress_(progress), preserved_(preserved) {}
+
+  void OnFile(const FileEvent& event) override {
+    if (event.outcome == Outcome::kFailed && IsVanished(event.error, "")) return;
+    FileEvent ev = event;
+    if (!prefix_.empty()) ev.path = JoinRel(prefix_, event.path);
+    if (preserved_ != nullptr && !preserved_->empty() && ev.outcome == Outcome::kDone &&
+        ev.action != FileAction::kSkip && ev.action != FileAction::kDelete) {
+      // Now written from the source: no longer a destination-only entry.
+      preserved_->erase(ev.path);
+      preserved_->erase(ev.path + std::string(plan::kCompressedSuffix));
+    }
+    if (inner_ != nullptr) inner_->OnFile(ev);
+  }
+  void OnWarning(const std::string& message) override {
+    if (inner_ != nullptr) inner_->OnWarning(message);
+  }
+  void OnProgress(const ProgressSnapshot& snapshot) override {
+    if (progress_ && inner_ != nullptr) inner_->OnProgress(snapshot);
+  }
+
+ private:
+  Observer* inner_;
+  std::string prefix_;
+  bool progress_;
+  std::unordered_set<std::string>* preserved_;
+};
+
+// Collects what a dry run of --delete would delete: the destination-only entries.
+class DeleteCollector final : public Observer {
+ public:
+  void OnFile(const FileEvent& event) override {
+    if (event.action != FileAction::kDelete) return;
+    if (paths.size() >= kMaxPreserved) {
+      overflow = true;
+      return;
+    }
+    paths.insert(event.path);
+  }
+  std::unordered_set<std::string> paths;
+  bool overflow = false;
+};
+
+enum class Outcome3 { kOk, kTransient, kFatal };
+
+class WatchLoop {
+ public:
+  WatchLoop(LoopConfig config, transport::Destination& dest, asio::thread_pool& pool,
+            asio::any_io_executor ex)
+      : config_(std::move(config)),
+        dest_(dest),
+        pool_(pool),
+        ex_(ex),
+        watcher_(ex, pool, MakeWatcherConfig(config_)),
+        wake_(ex),
+        backoff_timer_(ex),
+        backoff_(config_.backoff_min) {}
+
+  awaitable<Report> Run() {
+    const auto started = Clock::now();
+    // A stop may be requested from any thread: hop onto the loop's executor.
+    auto link = std::make_shared<WatchLoop*>(this);
+    std::stop_callback on_stop(config_.engine.stop, [ex = ex_, link] {
+      asio::post(ex, [link] {
+        if (*link != nullptr) (*link)->OnStop();
+      });
+    });
+    std::exception_ptr failure;
+    try {
+      co_await RunInner();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    *link = nullptr;
+    if (failure) std::rethrow_exception(failure);
+    report_.totals.elapsed = Clock::now() - started;
+    co_return std::move(report_);
+  }
+
+ private:
+  static WatcherConfig MakeWatcherConfig(const LoopConfig& c) {
+    WatcherConfig w;
+    w.root = c.engine.source_root;
+    w.single_file = c.engine.single_file;
+    w.filters = c.filters;
+    w.max_dirty = c.max_dirty;
+    w.drop_read_as_overflow = c.drop_read_as_overflow;
+    return w;
+  }
+
+  bool stopping() const { return stopping_ || config_.engine.stop.stop_requested(); }
+  bool user_delete() const { return config_.engine.plan.delete_extraneous; }
+  Observer* observer() const { return config_.engine.observer; }
+
+  void OnStop() {
+    stopping_ = true;
+    watcher_.Stop();
+    wake_.cancel();
+    backoff_timer_.cancel();
+  }
+
+  void Fatal(std::error_code code, std::string message) {
+    report_.fatal = code;
+    report_.fatal_message = std::move(message);
+  }
+
+  void AddProblem(std::string path, std::string stage, const Error& error) {
+    if (report_.problems.size() >= Report::kMaxProblems) {
+      ++report_.problems_dropped;
+      return;
+    }
+    report_.problems.push_back({std::move(path), std::move(stage), error.code, error.Message()});
+  }
+
+  void Merge(Report r, const std::string& prefix) {
+    AddTotals(report_.totals, r.totals);
+    for (Problem& p : r.problems) {
+      if (report_.problems.size() >= Report::kMaxProblems) {
+        ++report_.problems_dropped;
+        continue;
+      }
+      if (!prefix.empty()) p.path = JoinRel(prefix, p.path);
+      report_.problems.push_back(std::move(p));
+    }
+    report_.problems_dropped += r.problems_dropped;
+    for (std::string& note : r.notes) {
+      if (std::find(report_.notes.begin(), report_.notes.end(), note) == report_.notes.end()) {
+        report_.notes.push_back(std::move(note));
+      }
+    }
+  }
+
+  void ForwardWarnings() {
+    for (const std::string& w : watcher_.TakeWarnings()) {
+      if (observer() != nullptr) observer()->OnWarning(w);
+      if (std::find(report_.notes.begin(), report_.notes.end(), w) == report_.notes.end()) {
+        report_.notes.push_back(w);
+      }
+    }
+  }
+
+  void Emit(FileEvent ev) {
+    if (observer() != nullptr) observer()->OnFile(ev);
+  }
+
+  awaitable<void> RunInner() {
+    if (Status st = co_await watcher_.Start(); !st.ok()) {
+      Fatal(st.code(), "cannot watch the source: " + st.error().Message());
+      co_return;
+    }
+    ForwardWarnings();
+    // Events are consumed from now on, also during the initial sync, so the
+    // kernel's queue does not overflow while it runs.
+    TaskGroup reader(ex_);
+    reader.Spawn(watcher_.Run([this] { wake_.cancel(); }));
+    std::exception_ptr failure;
+    try {
+      if (co_await InitialSync()) co_await Batches();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    watcher_.Stop();
+    co_await reader.Wait();
+    if (failure) std::rethrow_exception(failure);
+  }
+
+  // ---- the initial sync ----------------------------------------------------
+
+  awaitable<bool> InitialSync() {
+    const auto t0 = Clock::now();
+    const Totals before = report_.totals;
+    if (!user_delete() && !config_.engine.dry_run) co_await CollectPreserved();
+    if (stopping()) {
+      report_.cancelled = true;
+      co_return false;
+    }
+    std::string root;
+    Report r = co_await RunEngine(root, /*recursive=*/true, /*exact=*/false, /*full=*/false);
+    const bool cancelled = r.cancelled;
+    const std::error_code fatal = r.fatal;
+    std::string fatal_message = r.fatal_message;
+    Merge(std::move(r), "");
+    if (fatal) {
+      Fatal(fatal, std::move(fatal_message));
+      co_return false;
+    }
+    if (cancelled || stopping()) {
+      report_.cancelled = true;
+      co_return false;
+    }
+    BatchSummary s = Summarize(before, t0);
+    s.initial = true;
+    if (observer() != nullptr) observer()->OnBatch(s);
+    co_return true;
+  }
+
+  // A dry run of --delete: what exists only on the destination now, to be kept
+  // by rescans (see the top of this file).
+  awaitable<void> CollectPreserved() {
+    engine::EngineConfig c = config_.engine;
+    DeleteCollector collector;
+    c.dry_run = true;
+    c.recursive = true;
+    c.plan.delete_extraneous = true;
+    c.plan.delete_excluded = false;
+    c.plan.checksum = false;
+    c.max_delete.reset();
+    c.hash_cache = nullptr;
+    c.observer = &collector;
+    c.excluded = ExcludeFn("");
+    Report r = co_await engine::RunPush(std::move(c), dest_, pool_);
+    if (r.fatal || !r.problems.empty() || r.problems_dropped > 0 || collector.overflow) {
+      preserved_known_ = false;
+      return_note_ =
+          "could not list destination-only entries at start: after an event overflow, local "
+          "deletions are carried over only with --delete";
+      co_return;
+    }
+    preserved_known_ = true;
+    preserved_ = std::move(collector.paths);
+  }
+
+  // ---- batches ---------------------------------------------------------------
+
+  awaitable<void> Batches() {
+    auto next_unwatched_rescan = Clock::now() + config_.unwatched_rescan;
+    while (!stopping()) {
+      ForwardWarnings();
+      if (watcher_.source_gone()) {
+        Fatal(errc::kSourceMissing, "source '" + Printable(config_.engine.source_root) +
+                                        "' was removed or moved away; watch ended");
+        co_return;
+      }
+      if (!watcher_.unwatched().empty() && Clock::now() >= next_unwatched_rescan) {
+        for (const std::string& dir : watcher_.unwatched()) watcher_.MarkSubtree(dir);
+        next_unwatched_rescan = Clock::now() + config_.unwatched_rescan;
+      }
+      if (!watcher_.HasWork()) {
+        // Idle: nothing runs until the kernel reports a change (no polling),
+        // except the rescans of directories the watch limit left unwatched.
+        wake_.expires_at(watcher_.unwatched().empty() ? Clock::time_point::max()
+                                                      : next_unwatched_rescan);
+        co_await wake_.async_wait(kTuple);
+        continue;
+      }
+      // Collect until settled, quiet for `coalesce`, or `max_delay` passed.
+      const auto first = Clock::now();
+      while (!stopping() && !watcher_.Settled() && !watcher_.source_gone()) {
+        auto deadline = std::min(watcher_.last_event() + config_.coalesce, first + config_.max_delay);
+        if (watcher_.RescanWaitsForWalk()) {
+          deadline = Clock::time_point::max();  // the walk's end wakes us
+        } else if (Clock::now() >= deadline) {
+          break;
+        }
+        wake_.expires_at(deadline);
+        co_await wake_.async_wait(kTuple);
+      }
+      if (stopping() || watcher_.source_gone()) continue;
+      Batch batch = watcher_.Take();
+      if (batch.empty()) continue;
+      Outcome3 result = co_await Apply(std::move(batch));
+      if (result == Outcome3::kFatal) co_return;
+      if (result == Outcome3::kTransient) {
+        need_open_ = true;
+        backoff_timer_.expires_after(backoff_);
+        co_await backoff_timer_.async_wait(kTuple);
+        backoff_ = std::min(backoff_ * 2, config_.backoff_max);
+      } else {
+        backoff_ = config_.backoff_min;
+      }
+    }
+  }
+
+  BatchSummary Summarize(const Totals& before, Clock::time_point t0) const {
+    const Totals& t = report_.totals;
+    BatchSummary s;
+    s.deleted = t.files_deleted - before.files_deleted;
+    s.files = (t.files_sent - before.files_sent) + (t.symlinks - before.symlinks) + s.deleted;
+    s.bytes = t.bytes_read - before.bytes_read;
+    s.failed = t.files_failed - before.files_failed;
+    s.duration = Clock::now() - t0;
+    return s;
+  }
+
+  // Applies one batch; on a transient error puts its unapplied rest back.
+  awaitable<Outcome3> Apply(Batch batch) {
+    const auto t0 = Clock::now();
+    const Totals before = report_.totals;
+    uint64_t renamed = 0;
+    Outcome3 result = Outcome3::kOk;
+    if (batch.full_rescan) {
+      result = co_await FullRescan();
+    } else {
+      result = co_await ApplyChanges(std::move(batch), renamed);
+    }
+    BatchSummary s = Summarize(before, t0);
+    s.full_rescan = batch.full_rescan;
+    s.renamed = renamed;
+    s.files += renamed;
+    if (observer() != nullptr) observer()->OnBatch(s);
+    co_return result;
+  }
+
+  awaitable<Outcome3> FullRescan() {
+    if (!user_delete() && preserved_known_ && !preserved_.empty()) {
+      // Entries that were only on the destination and now exist locally are
+      // the user's again: sync them normally.
+      std::vector<std::string> paths(preserved_.begin(), preserved_.end());
+      std::string root = config_.engine.source_root;
+      auto job = [root, paths] {
+        std::vector<std::string> present;
+        for (const std::string& p : paths) {
+          struct stat st;
+          std::string local = p;
+          if (local.ends_with(plan::kCompressedSuffix)) {
+            std::string stripped = local.substr(0, local.size() - plan::kCompressedSuffix.size());
+            if (::lstat((root + "/" + stripped).c_str(), &st) == 0) present.push_back(p);
+          }
+          if (::lstat((root + "/" + local).c_str(), &st) == 0) present.push_back(p);
+        }
+        return present;
+      };
+      std::vector<std::string> present = co_await Offload(pool_, std::move(job));
+      for (const std::string& p : present) preserved_.erase(p);
+    }
+    if (!user_delete() && !preserved_known_ && !return_note_.empty()) {
+      if (observer() != nullptr) observer()->OnWarning(return_note_);
+      return_note_.clear();
+    }
+    std::string root;
+    Report r = co_await RunEngine(root, /*recursive=*/true, /*exact=*/false, /*full=*/true);
+    co_return Classify(std::move(r), root);
+  }
+
+  // What an engine run's outcome means for the watch. Failures that will be
+  // retried (transient) are not kept as problems.
+  Outcome3 Classify(Report r, const std::string& prefix) {
+    std::error_code fatal = r.fatal;
+    std::string message = r.fatal_message;
+    bool transient = IsTransient(fatal);
+    size_t before = r.problems.size();
+    // Only vanished files were counted as failed; a vanished directory was not.
+    uint64_t vanished_files = static_cast<uint64_t>(std::count_if(
+        r.problems.begin(), r.problems.end(),
+        [](const Problem& p) { return p.code == errc::kSourceVanished; }));
+    std::erase_if(r.problems, [](const Problem& p) { return IsVanished(p.code, p.stage); });
+    r.totals.files_failed -= std::min(r.totals.files_failed, vanished_files);
+    before = r.problems.size();
+    std::erase_if(r.problems, [](const Problem& p) { return IsTransient(p.code); });
+    size_t retried = before - r.problems.size();
+    transient = transient || retried > 0;
+    r.totals.files_failed -= std::min<uint64_t>(r.totals.files_failed, retried);
+    if (IsTransient(fatal)) r.fatal = {};
+    if (r.fatal && !IsFatal(r.fatal)) {
+      // This directory could not be synced; the watch goes on.
+      r.problems.push_back({"", "sync", r.fatal, message});
+      r.fatal = {};
+    }
+    Merge(std::move(r), prefix);
+    if (IsFatal(fatal)) {
+      Fatal(fatal, std::move(message));
+      return Outcome3::kFatal;
+    }
+    return transient ? Outcome3::kTransient : Outcome3::kOk;
+  }
+
+  awaitable<Status> DestRename(const Rename& r) {
+    if (!r.is_dir && config_.engine.plan.compress) {
+      std::string suffix(plan::kCompressedSuffix);
+      std::string from = r.from + suffix;
+      std::string to = r.to + suffix;
+      Status st = co_await dest_.Rename(std::move(from), std::move(to));
+      if (st.ok() || IsTransient(st.code())) co_return st;
+    }
+    co_return co_await dest_.Rename(r.from, r.to);
+  }
+
+  awaitable<Status> DestRemove(const Deletion& d) {
+    if (d.was_dir) co_return co_await dest_.Remove(d.path, EntryType::kDirectory);
+    if (config_.engine.plan.compress) {
+      std::string packed = d.path + std::string(plan::kCompressedSuffix);
+      Status st = co_await dest_.Remove(packed, EntryType::kFile);
+      if (!st.ok()) co_return st;
+    }
+    co_return co_await dest_.Remove(d.path, EntryType::kFile);
+  }
+
+  awaitable<Outcome3> ApplyChanges(Batch batch, uint64_t& renamed) {
+    const bool dry = config_.engine.dry_run;
+    const bool single = config_.engine.single_file.has_value();
+    if (need_open_ && (!batch.renames.empty() || !batch.deleted.empty())) {
+      Status st = co_await dest_.Open(dry);
+      if (!st.ok()) {
+        if (IsTransient(st.code())) {
+          watcher_.Requeue(std::move(batch));
+          co_return Outcome3::kTransient;
+        }
+        if (IsFatal(st.code())) {
+          Fatal(st.code(), "cannot open destination " + dest_.Describe() + ": " +
+                               st.error().Message());
+          co_return Outcome3::kFatal;
+        }
+      } else {
+        need_open_ = false;
+      }
+    }
+
+    // 1. Renames, in order: the destination moves its copy, nothing is sent.
+    for (size_t i = 0; i < batch.renames.size(); ++i) {
+      const Rename& r = batch.renames[i];
+      // (Not `dry ? Status() : co_await ...`: g++ 12 mishandles co_await in ?:.)
+      Status st;
+      if (!dry) st = co_await DestRename(r);
+      if (IsTransient(st.code())) {
+        batch.renames.erase(batch.renames.begin(), batch.renames.begin() + i);
+        watcher_.Requeue(std::move(batch));
+        co_return Outcome3::kTransient;
+      }
+      if (!st.ok()) {
+        // Not there on the destination (new, or never synced) or blocked:
+        // delete the old name, push the new one.
+        batch.deleted.push_back({r.from, r.is_dir});
+        if (r.is_dir) {
+          batch.subtrees.push_back(r.to);
+        } else {
+          batch.dirs.push_back(std::string(ParentOf(r.to)));
+        }
+        continue;
+      }
+      ++renamed;
+      FileEvent ev;
+      ev.path = r.to;
+      ev.action = FileAction::kRename;
+      ev.outcome = dry ? Outcome::kDryRun : Outcome::kDone;
+      ev.reason = "from " + r.from;
+      Emit(std::move(ev));
+    }
+    batch.renames.clear();
+
+    // 2. The local state of everything about to be acted on, in one trip.
+    std::vector<std::string> paths;
+    for (const Deletion& d : batch.deleted) paths.push_back(d.path);
+    for (const std::string& s : batch.subtrees) paths.push_back(s);
+    for (const std::string& d : batch.dirs) paths.push_back(d);
+    if (single) paths.push_back(*config_.engine.single_file);
+    std::string root = config_.engine.source_root;
+    auto job = [root, paths] {
+      std::vector<LocalState> out(paths.size());
+      for (size_t i = 0; i < paths.size(); ++i) {
+        struct stat st;
+        std::string full = paths[i].empty() ? root : root + "/" + paths[i];
+        if (::lstat(full.c_str(), &st) != 0) continue;
+        out[i] = {true, S_ISDIR(st.st_mode), static_cast<uint32_t>(st.st_mode & 07777)};
+      }
+      return out;
+    };
+    std::vector<LocalState> states = co_await Offload(pool_, std::move(job));
+    std::map<std::string, LocalState> local;
+    for (size_t i = 0; i < paths.size(); ++i) local[paths[i]] = states[i];
+
+    // 3. Deletions of what is gone locally.
+    struct Run {
+      std::string path;
+      bool recursive;
+      bool exact;
+      uint32_t mode;
+    };
+    std::vector<Run> exact_runs;
+    std::vector<Deletion> removals;
+    for (Deletion& d : batch.deleted) {
+      const LocalState& s = local[d.path];
+      if (!s.exists) {
+        removals.push_back(std::move(d));
+      } else if (d.was_dir && s.is_dir) {
+        // Deleted and created again: emptied meanwhile, so mirror it exactly.
+        exact_runs.push_back({d.path, true, true, s.mode});
+      } else if (d.was_dir) {
+        // A directory became a file: remove the directory, push the file.
+        std::string parent(ParentOf(d.path));
+        removals.push_back(std::move(d));
+        batch.dirs.push_back(parent);
+        if (!local.count(parent)) local[parent] = {true, true, 0755};
+      }
+      // A file replaced by a file or a directory: the pushes handle it.
+    }
+    batch.deleted.clear();
+    if (config_.engine.max_delete && removals.size() > *config_.engine.max_delete) {
+      AddProblem("", "delete",
+                 Error{errc::kMaxDeleteExceeded,
+                       std::to_string(removals.size()) + " deletions in one batch, --max-delete is " +
+                           std::to_string(*config_.engine.max_delete) + ": none done"});
+      removals.clear();
+    }
+    for (size_t i = 0; i < removals.size(); ++i) {
+      const Deletion& d = removals[i];
+      if (stopping()) co_return Outcome3::kOk;
+      Status st;
+      if (!dry) st = co_await DestRemove(d);
+      if (IsTransient(st.code())) {
+        Batch rest;
+        rest.deleted.assign(removals.begin() + static_cast<std::ptrdiff_t>(i), removals.end());
+        for (const Run& r : exact_runs) rest.deleted.push_back({r.path, true});
+        rest.subtrees = std::move(batch.subtrees);
+        rest.dirs = std::move(batch.dirs);
+        watcher_.Requeue(std::move(rest));
+        co_return Outcome3::kTransient;
+      }
+      FileEvent ev;
+      ev.path = d.path;
+      ev.action = FileAction::kDelete;
+      ev.reason = "deleted";
+      if (!st.ok()) {
+        AddProblem(d.path, "delete", st.error());
+        ev.outcome = Outcome::kFailed;
+        ev.error = st.code();
+        ev.message = st.error().Message();
+      } else {
+        ev.outcome = dry ? Outcome::kDryRun : Outcome::kDone;
+        ++report_.totals.files_deleted;
+      }
+      Emit(std::move(ev));
+    }
+
+    // 4. Pushes: exact subtrees, new subtrees, then changed directories (a
+    // directory's run also enters subdirectories new on the destination).
+    std::vector<Run> runs = std::move(exact_runs);
+    auto covered = [&runs](const std::string& p, bool by_any) {
+      for (const Run& r : runs) {
+        if ((r.exact || by_any) && r.recursive && IsWithin(p, r.path)) return true;
+      }
+      return false;
+    };
+    if (single) {
+      if (!batch.subtrees.empty() || !batch.dirs.empty()) {
+        if (local[*config_.engine.single_file].exists) runs.push_back({"", false, false, 0755});
+      }
+    } else {
+      std::sort(batch.subtrees.begin(), batch.subtrees.end());
+      for (const std::string& s : batch.subtrees) {
+        const LocalState& st = local[s];
+        if (!st.exists || !st.is_dir || covered(s, true)) continue;
+        runs.push_back({s, true, false, st.mode});
+      }
+      std::sort(batch.dirs.begin(), batch.dirs.end());
+      batch.dirs.erase(std::unique(batch.dirs.begin(), batch.dirs.end()), batch.dirs.end());
+      for (const std::string& d : batch.dirs) {
+        const LocalState& st = local[d];
+        if (!st.exists || !st.is_dir || covered(d, true)) continue;
+        runs.push_back({d, false, false, st.mode});
+      }
+    }
+    for (size_t i = 0; i < runs.size(); ++i) {
+      if (stopping()) co_return Outcome3::kOk;
+      const Run& run = runs[i];
+      Report r = co_await RunEngine(run.path, run.recursive, run.exact, false, run.mode);
+      Outcome3 outcome = Classify(std::move(r), run.path);
+      if (outcome == Outcome3::kFatal) co_return outcome;
+      if (outcome == Outcome3::kTransient) {
+        Batch rest;
+        for (size_t k = i; k < runs.size(); ++k) {
+          if (runs[k].exact) {
+            rest.deleted.push_back({runs[k].path, true});
+          } else if (runs[k].recursive) {
+            rest.subtrees.push_back(runs[k].path);
+          } else {
+            rest.dirs.push_back(runs[k].path);
+          }
+        }
+        watcher_.Requeue(std::move(rest));
+        co_return outcome;
+      }
+    }
+    co_return Outcome3::kOk;
+  }
+
+  // The filters seen from a run rooted at `prefix`.
+  engine::ExcludeFn ExcludeFn(const std::string& prefix) const {
+    std::shared_ptr<const filter::FilterSet> filters = config_.filters;
+    if (!filters || filters->empty()) return {};
+    if (prefix.empty()) {
+      return [filters](std::string_view rel, bool is_dir) { return filters->Excluded(rel, is_dir); };
+    }
+    return [filters, prefix](std::string_view rel, bool is_dir) {
+      return filters->Excluded(JoinRel(prefix, rel), is_dir);
+    };
+  }
+
+  // One engine run over `rel` (a directory relative to the source root).
+  // `exact`: with delete semantics inside it. `full`: the whole tree after an
+  // overflow (see the top of this file).
+  awaitable<Report> RunEngine(std::string rel, bool recursive, bool exact, bool full,
+                              uint32_t mode = 0755) {
+    engine::EngineConfig c = config_.engine;
+    c.recursive = recursive;
+    if (!rel.empty()) c.source_root = config_.engine.source_root + "/" + rel;
+    c.excluded = ExcludeFn(rel);
+    if (exact) {
+      c.plan.delete_extraneous = true;
+      c.max_delete.reset();
+    }
+    std::shared_ptr<const std::unordered_set<std::string>> keep;
+    if (full && !user_delete() && preserved_known_) {
+      // Delete what the lost events deleted, keep what was only on the destination.
+      c.plan.delete_extraneous = true;
+      keep = std::make_shared<const std::unordered_set<std::string>>(preserved_);
+      engine::ExcludeFn base = c.excluded;
+      c.excluded = [base, keep](std::string_view path, bool is_dir) {
+        if (base && base(path, is_dir)) return true;
+        std::string p(path);
+        return keep->count(p) > 0 || keep->count(p + std::string(plan::kCompressedSuffix)) > 0;
+      };
+    }
+    const bool whole_tree = rel.empty() && recursive;
+    PrefixObserver obs(observer(), rel, /*progress=*/whole_tree,
+                       preserved_known_ ? &preserved_ : nullptr);
+    c.observer = &obs;
+    // The destination was opened by the initial sync; it is opened again only
+    // after a transient error (need_open_), so a batch costs no reconnect.
+    const bool open_inner = need_open_ || !opened_once_;
+    transport::PrefixedDestination dest(dest_, rel, mode, open_inner);
+    Report r = co_await engine::RunPush(std::move(c), dest, pool_);
+    if (open_inner && !r.fatal) {
+      opened_once_ = true;
+      need_open_ = false;
+    }
+    co_return r;
+  }
+
+  LoopConfig config_;
+  transport::Destination& dest_;
+  asio::thread_pool& pool_;
+  asio::any_io_executor ex_;
+  InotifyWatcher watcher_;
+  asio::steady_timer wake_;  // cancelled by the watcher after each read, and by a stop
+  asio::steady_timer backoff_timer_;
+  std::chrono::milliseconds backoff_;
+  bool stopping_ = false;
+  bool need_open_ = false;
+  bool opened_once_ = false;
+  // Destination-only entries at start (see the top of this file).
+  bool preserved_known_ = false;
+  std::unordered_set<std::string> preserved_;
+  std::string return_note_;
+  Report report_;
+};
+
+}  // namespace
+
+awaitable<Report> RunWatch(LoopConfig config, transport::Destination& dest,
+                           asio::thread_pool& pool) {
+  auto ex = co_await asio::this_coro::executor;
+  WatchLoop loop(std::move(config), dest, pool, ex);
+  co_return co_await loop.Run();
+}
+
+}  // namespace ferry::watch

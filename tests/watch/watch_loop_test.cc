@@ -1,0 +1,230 @@
+// The watch loop with its test hooks: forced inotify overflows, a tiny dirty
+// set, and a fault-injecting destination. Runs watch::RunWatch on an
+// io_context thread; polls DEST with deadlines, never asserts on timing.
+#include "lib/watch/watch_loop.h"
+
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/thread_pool.hpp>
+#include <atomic>
+#include <cstdlib>
+#include <optional>
+#include <stop_token>
+
+#include "ferry/error.h"
+#include "lib/transport/local/local_destination.h"
+#include "tests/watch/watch_test_util.h"
+
+namespace ferry::watch {
+namespace {
+
+using namespace watch_test;
+
+// Forwards to a real destination; fails chosen calls. Only touched from the
+// loop's thread (the Destination contract), except the atomics the test reads.
+class FlakyDestination final : public transport::Destination {
+ public:
+  explicit FlakyDestination(std::unique_ptr<transport::Destination> inner)
+      : inner_(std::move(inner)) {}
+
+  std::atomic<int> fail_creates{0};        // next N CreateFile calls: kConnectionLost
+  std::atomic<int> fail_renames{0};        // next N Rename calls: kConnectionLost
+  std::atomic<bool> refuse_auth{false};    // Open fails with kAuthFailed
+  std::atomic<int> opens{0};
+
+  std::string Describe() const override { return inner_->Describe(); }
+  int64_t MtimeGranularityNs() const override { return inner_->MtimeGranularityNs(); }
+  asio::awaitable<Status> Open(bool dry_run) override {
+    ++opens;
+    if (refuse_auth) co_return Status(errc::kAuthFailed, "test");
+    co_return co_await inner_->Open(dry_run);
+  }
+  asio::awaitable<Result<transport::Listing>> List(std::string dir) override {
+    co_return co_await inner_->List(std::move(dir));
+  }
+  asio::awaitable<Status> MakeDir(std::string path, uint32_t mode) override {
+    co_return co_await inner_->MakeDir(std::move(path), mode);
+  }
+  asio::awaitable<Result<std::unique_ptr<transport::FileSink>>> CreateFile(
+      std::string path) override {
+    if (fail_creates > 0) {
+      --fail_creates;
+      co_return Error{errc::kConnectionLost, path};
+    }
+    co_return co_await inner_->CreateFile(std::move(path));
+  }
+  asio::awaitable<Status> Symlink(std::string path, std::string target) override {
+    co_return co_await inner_->Symlink(std::move(path), std::move(target));
+  }
+  asio::awaitable<Status> Remove(std::string path, EntryType type) override {
+    co_return co_await inner_->Remove(std::move(path), type);
+  }
+  asio::awaitable<Status> Rename(std::string from, std::string to) override {
+    if (fail_renames > 0) {
+      --fail_renames;
+      co_return Status(errc::kConnectionLost, from);
+    }
+    co_return co_await inner_->Rename(std::move(from), std::move(to));
+  }
+  asio::awaitable<Result<std::vector<std::byte>>> ReadHead(std::string path,
+                                                           size_t max_bytes) override {
+    co_return co_await inner_->ReadHead(std::move(path), max_bytes);
+  }
+  asio::awaitable<Status> ReadAll(std::string path, ChunkFn chunk_fn) override {
+    co_return co_await inner_->ReadAll(std::move(path), std::move(chunk_fn));
+  }
+  asio::awaitable<Status> Close() override { co_return co_await inner_->Close(); }
+
+ private:
+  std::unique_ptr<transport::Destination> inner_;
+};
+
+class WatchLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    base_ = fs::path(tmp != nullptr ? tmp : "/tmp") /
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::remove_all(base_);
+    src_ = base_ / "src";
+    dest_ = base_ / "dest";
+    outside_ = base_ / "outside";
+    fs::create_directories(src_);
+    fs::create_directories(outside_);
+    config_.engine.source_root = fs::canonical(src_).string();
+    config_.engine.observer = &observer_;
+    config_.engine.stop = stop_.get_token();
+    config_.backoff_min = std::chrono::milliseconds(5);
+    config_.backoff_max = std::chrono::milliseconds(50);
+    dest_impl_ = std::make_unique<FlakyDestination>(
+        transport::MakeLocalDestination(dest_.string(), pool_));
+  }
+
+  void TearDown() override {
+    Stop();
+    pool_.join();
+  }
+
+  void Start() {
+    thread_ = std::thread([this] {
+      asio::io_context io(1);
+      asio::co_spawn(io, RunWatch(config_, *dest_impl_, pool_),
+                     [this](std::exception_ptr e, Report r) {
+                       if (e) {
+                         failed_ = true;
+                         return;
+                       }
+                       report_ = std::move(r);
+                     });
+      io.run();
+      done_ = true;
+    });
+    ASSERT_TRUE(WaitFor([this] { return observer_.initial_done() || done_; }));
+    ASSERT_FALSE(done_.load());
+  }
+
+  Report Stop() {
+    if (thread_.joinable()) {
+      stop_.request_stop();
+      thread_.join();
+    }
+    EXPECT_FALSE(failed_) << "RunWatch threw";
+    return report_.value_or(Report{});
+  }
+
+  bool SameExcept(const std::string& dest_only) {
+    Tree d = ReadTree(dest_);
+    d.erase(dest_only);
+    return ReadTree(src_) == d;
+  }
+
+  fs::path base_, src_, dest_, outside_;
+  asio::thread_pool pool_{4};
+  LoopConfig config_;
+  std::unique_ptr<FlakyDestination> dest_impl_;
+  RecordingObserver observer_;
+  std::stop_source stop_;
+  std::thread thread_;
+  std::optional<Report> report_;
+  std::atomic<bool> done_{false};
+  bool failed_ = false;
+};
+
+TEST_F(WatchLoopTest, ForcedOverflowStillEndsConsistentAndKeepsDestOnlyEntries) {
+  WriteFile(src_ / "keep" / "a.txt", "a");
+  WriteFile(src_ / "doomed.txt", "d");
+  WriteFile(src_ / "old" / "x.txt", "x");
+  WriteFile(dest_ / "dest-only.txt", "mine");
+  // Every second read() is dropped and reported as IN_Q_OVERFLOW.
+  auto reads = std::make_shared<std::atomic<int>>(0);
+  config_.drop_read_as_overflow = [reads] { return (++*reads % 2) == 0; };
+  Start();
+  for (int round = 0; round < 5; ++round) {
+    std::string r = std::to_string(round);
+    fs::create_directories(src_ / ("new" + r) / "deep");
+    WriteFile(src_ / ("new" + r) / "deep" / "f.txt", "round " + r);
+    WriteFile(src_ / "keep" / "a.txt", "a" + r);
+  }
+  fs::remove(src_ / "doomed.txt");
+  fs::rename(src_ / "old", src_ / "renamed");
+  EXPECT_TRUE(WaitFor([&] { return SameExcept("dest-only.txt"); }));
+  EXPECT_TRUE(fs::exists(dest_ / "dest-only.txt"));  // no --delete: stays
+  bool rescanned = false;
+  for (const BatchSummary& b : observer_.batches()) rescanned = rescanned || b.full_rescan;
+  EXPECT_TRUE(rescanned);
+  Report r = Stop();
+  EXPECT_FALSE(r.fatal) << r.fatal_message;
+  EXPECT_TRUE(r.problems.empty()) << r.problems.front().message;
+}
+
+TEST_F(WatchLoopTest, TinyDirtySetDegradesToFullRescanAndStaysConsistent) {
+  config_.max_dirty = 4;
+  Start();
+  for (int i = 0; i < 200; ++i) {
+    WriteFile(src_ / ("d" + std::to_string(i % 20)) / ("f" + std::to_string(i)), "x");
+  }
+  EXPECT_TRUE(WaitFor([&] { return ReadTree(src_) == ReadTree(dest_); }));
+  bool rescanned = false;
+  for (const BatchSummary& b : observer_.batches()) rescanned = rescanned || b.full_rescan;
+  EXPECT_TRUE(rescanned);
+}
+
+TEST_F(WatchLoopTest, TransientDestinationErrorsAreRetriedNotFatal) {
+  WriteFile(src_ / "a.txt", "a");
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return ReadTree(src_) == ReadTree(dest_); }));
+  // More failures than the engine's own per-file retries: the loop must retry.
+  dest_impl_->fail_creates = 10;
+  WriteFile(src_ / "b.txt", "b");
+  EXPECT_TRUE(WaitFor([&] { return ReadTree(src_) == ReadTree(dest_); }));
+  dest_impl_->fail_renames = 1;
+  fs::rename(src_ / "a.txt", src_ / "c.txt");
+  EXPECT_TRUE(WaitFor([&] { return ReadTree(src_) == ReadTree(dest_); }));
+  Report r = Stop();
+  EXPECT_FALSE(r.fatal) << r.fatal_message;
+  EXPECT_TRUE(r.problems.empty()) << r.problems.front().message;
+}
+
+TEST_F(WatchLoopTest, AuthFailureOnReconnectEndsTheWatch) {
+  Start();
+  // The connection drops; reconnecting is then refused.
+  dest_impl_->fail_creates = 100;
+  dest_impl_->refuse_auth = true;
+  WriteFile(src_ / "a.txt", "a");
+  ASSERT_TRUE(WaitFor([&] { return done_.load(); }));
+  Report r = Stop();
+  EXPECT_EQ(r.fatal, errc::kAuthFailed) << r.fatal_message;
+}
+
+TEST_F(WatchLoopTest, IdleLoopDoesNoDestinationWork) {
+  WriteFile(src_ / "a.txt", "a");
+  Start();
+  int opens = dest_impl_->opens;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(dest_impl_->opens.load(), opens);  // no polling
+}
+
+}  // namespace
+}  // namespace ferry::watch
