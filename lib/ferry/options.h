@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -20,9 +21,54 @@ struct FilterRule {
   std::string pattern;  // rsync-like glob, see docs/FILTERS.md
 };
 
+// What host_key_callback is asked: the server's key is not known-good.
+struct HostKeyQuestion {
+  std::string host;         // as connected to (after ssh config HostName)
+  uint16_t port = 22;
+  std::string key_type;     // "ssh-ed25519", "ecdsa-sha2-nistp256", ...
+  std::string fingerprint;  // "SHA256:..." of the offered key
+  // true: known_hosts holds a DIFFERENT key for this host (the key changed, or a
+  // man-in-the-middle is answering); false: the host is not in known_hosts at all.
+  bool changed = false;
+  std::string known_fingerprint;  // when changed: "SHA256:..." of the recorded key
+};
+
+enum class HostKeyDecision {
+  kReject,         // refuse: kHostKeyUnknown, or kHostKeyMismatch when changed
+  kAcceptOnce,     // connect this time; known_hosts is not touched
+  kAcceptAndSave,  // connect and append the key to known_hosts (OpenSSH format)
+};
+
+// Credential callbacks (all optional). Contract, for all three: each may BLOCK
+// (e.g. to ask a person) and is called rarely: at most once per connection, only
+// while connecting, before any file is touched. They are called from a ferry
+// thread, not the caller's: passphrase_callback from the worker that prepares the
+// push, host_key_callback and password_callback from the io_context thread that
+// runs the push, which they stall while they run (time spent in them counts
+// towards connect_timeout). Never two at once for one push. They must not throw
+// (an exception counts as kReject / nullopt) and must not call back into ferry.
+// A watch calls them again on each reconnection.
 struct SshOptions {
   std::string known_hosts;            // empty: ~/.ssh/known_hosts
   bool accept_new_host_key = false;   // record unknown host keys instead of refusing
+  // Decides about a host key that is not known-good: unknown, or CHANGED. When set,
+  // it replaces accept_new_host_key / StrictHostKeyChecking for unknown keys. It
+  // is never asked about a known-good key, nor about a key marked @revoked (always
+  // refused). DANGER: accepting a changed key (question.changed) defeats the
+  // protection against a man-in-the-middle; this callback is the ONLY way ferry
+  // connects to a host whose key changed. Show the user both fingerprints and
+  // make rejecting the default. kAcceptAndSave of a changed key appends the new
+  // key; the old line stays (remove it with ssh-keygen -R).
+  std::function<HostKeyDecision(const HostKeyQuestion&)> host_key_callback;
+  // Asked for the passphrase of an encrypted identity file (once, naming the first
+  // encrypted one; the answer is used for all). nullopt or "": none, and the
+  // encrypted keys are skipped (an explicit identity_files entry then fails with
+  // kAuthFailed). Overrides $FERRY_PASSPHRASE.
+  std::function<std::optional<std::string>(const std::string& prompt)> passphrase_callback;
+  // Asked for the password when key authentication did not succeed and the server
+  // offers password or keyboard-interactive authentication. nullopt: give up
+  // (kAuthFailed). Overrides $FERRY_PASSWORD.
+  std::function<std::optional<std::string>(const std::string& prompt)> password_callback;
   std::vector<std::string> identity_files;  // empty: ~/.ssh/id_ed25519, id_ecdsa
   bool use_agent = true;
   std::string config_file;            // empty: ~/.ssh/config; "none" to skip

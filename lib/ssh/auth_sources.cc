@@ -7,6 +7,10 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
 #include <utility>
 
 #include "ferry/error.h"
@@ -241,7 +245,44 @@ Result<ConnectSetup> BuildConnectOptions(const transport::DestinationSpec& spec,
     o.connect_timeout = std::chrono::seconds(*hc.connect_timeout_s);
   }
 
-  o.password = env.password;
+  // The embedder's callbacks override $FERRY_PASSWORD. Each answer is remembered
+  // for the later connections of this push (the SFTP pool opens several, a watch
+  // reconnects), so that a person is asked once, not once per connection.
+  if (opts.password_callback) {
+    struct PasswordMemo {
+      std::mutex mu;
+      bool asked = false;
+      std::optional<std::string> answer;
+    };
+    auto memo = std::make_shared<PasswordMemo>();
+    o.password_callback = [memo, callback = opts.password_callback](const std::string& prompt) {
+      std::lock_guard lock(memo->mu);
+      if (!memo->asked) {
+        memo->answer = callback(prompt);
+        memo->asked = true;
+      }
+      return memo->answer;
+    };
+  } else {
+    o.password = env.password;
+  }
+  if (opts.host_key_callback) {
+    struct HostKeyMemo {
+      std::mutex mu;
+      // (host, port, fingerprint, changed) -> the decision taken.
+      std::map<std::tuple<std::string, uint16_t, std::string, bool>, HostKeyDecision> decisions;
+    };
+    auto memo = std::make_shared<HostKeyMemo>();
+    o.host_key_callback = [memo, callback = opts.host_key_callback](const HostKeyQuestion& q) {
+      std::lock_guard lock(memo->mu);
+      auto key = std::make_tuple(q.host, q.port, q.fingerprint, q.changed);
+      auto it = memo->decisions.find(key);
+      if (it != memo->decisions.end()) return it->second;
+      const HostKeyDecision decision = callback(q);
+      memo->decisions.emplace(std::move(key), decision);
+      return decision;
+    };
+  }
 
   // Identities. Explicit ones must exist; config and default ones are used if they
   // do (as ssh does). Config IdentityFile lines replace the defaults.
@@ -287,7 +328,14 @@ Result<ConnectSetup> BuildConnectOptions(const transport::DestinationSpec& spec,
   std::optional<std::string> passphrase;
   for (const Chosen& c : chosen) {
     if (!c.info.encrypted) continue;
-    if (env.passphrase) {
+    if (opts.passphrase_callback) {  // the embedder's, over $FERRY_PASSPHRASE
+      try {
+        passphrase = opts.passphrase_callback("Enter passphrase for key '" + c.path + "': ");
+      } catch (...) {
+        passphrase.reset();  // the contract says it must not throw
+      }
+      if (passphrase && passphrase->empty()) passphrase.reset();
+    } else if (env.passphrase) {
       passphrase = env.passphrase;
     } else if (env.prompt_passphrase) {
       passphrase = env.prompt_passphrase("Enter passphrase for key '" + c.path + "': ");
@@ -310,10 +358,11 @@ Result<ConnectSetup> BuildConnectOptions(const transport::DestinationSpec& spec,
   }
   o.passphrase = passphrase;
 
+  const bool password_possible = o.password.has_value() || o.password_callback != nullptr;
   if (o.identities.empty()) {
-    if (!opts.use_agent && !o.password) {
+    if (!opts.use_agent && !password_possible) {
       setup.warnings.push_back("no usable identity file and the ssh-agent is disabled");
-    } else if (opts.use_agent && env.ssh_auth_sock.empty() && !o.password) {
+    } else if (opts.use_agent && env.ssh_auth_sock.empty() && !password_possible) {
       setup.warnings.push_back(
           source == Source::kDefault
               ? "no identity file (looked for ~/.ssh/id_ed25519, ~/.ssh/id_ecdsa) and no "

@@ -14,9 +14,15 @@
 //                exist) > none, which makes the session use ssh-agent
 //   timeout      SshOptions::connect_timeout if changed from its default > config
 //                ConnectTimeout > SshOptions' default
-//   password     Environment::password ($FERRY_PASSWORD)
-//   passphrase   asked for only if a chosen key is encrypted: Environment::passphrase
-//                ($FERRY_PASSPHRASE), else Environment::prompt_passphrase
+//   password     SshOptions::password_callback (asked by the Session only when keys
+//                did not do) > Environment::password ($FERRY_PASSWORD)
+//   passphrase   asked for only if a chosen key is encrypted:
+//                SshOptions::passphrase_callback > Environment::passphrase
+//                ($FERRY_PASSPHRASE) > Environment::prompt_passphrase
+//   host key cb  SshOptions::host_key_callback, passed to the Session
+// The password and host key callbacks are wrapped so that each answer is asked
+// once and reused by every connection made with the returned options (copies
+// share the memo).
 //
 // Blocking: reads the config and key files. Call it off the io_context. Secrets
 // (password, passphrase) never appear in errors or warnings.

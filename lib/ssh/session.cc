@@ -371,6 +371,24 @@ asio::awaitable<Status> CheckHostKeyOf(Session::Impl& impl, const ConnectOptions
   const std::string offered = impl.host_key_type + " " + impl.host_key_fingerprint;
   const HostKeyCheck check =
       CheckHostKey(entries, opts.host, opts.port, impl.host_key_type, blob);
+  // The embedder's decision about an unknown or changed key (never about a known
+  // or revoked one). It may block: nothing else of this connection runs meanwhile.
+  std::optional<HostKeyDecision> decision;
+  if (opts.host_key_callback && (check.status == HostKeyStatus::kUnknown ||
+                                 check.status == HostKeyStatus::kMismatch)) {
+    HostKeyQuestion question;
+    question.host = opts.host;
+    question.port = opts.port;
+    question.key_type = impl.host_key_type;
+    question.fingerprint = impl.host_key_fingerprint;
+    question.changed = check.status == HostKeyStatus::kMismatch;
+    if (question.changed) question.known_fingerprint = Sha256Fingerprint(check.known_key_blob);
+    try {
+      decision = opts.host_key_callback(question);
+    } catch (...) {
+      decision = HostKeyDecision::kReject;  // the contract says it must not throw
+    }
+  }
   switch (check.status) {
     case HostKeyStatus::kKnown:
       co_return Status{};
@@ -380,6 +398,7 @@ asio::awaitable<Status> CheckHostKeyOf(Session::Impl& impl, const ConnectOptions
                                                  opts.known_hosts_path + ":" +
                                                  std::to_string(check.line)};
     case HostKeyStatus::kMismatch:
+      if (decision && *decision != HostKeyDecision::kReject) break;  // explicitly accepted
       co_return Error{errc::kHostKeyMismatch,
                       "host key of " + name + " has changed: the server offers " + offered +
                           ", but " + opts.known_hosts_path + ":" +
@@ -389,12 +408,15 @@ asio::awaitable<Status> CheckHostKeyOf(Session::Impl& impl, const ConnectOptions
     case HostKeyStatus::kUnknown:
       break;
   }
-  if (opts.host_key_policy == HostKeyPolicy::kStrict) {
+  if (decision ? *decision == HostKeyDecision::kReject
+               : opts.host_key_policy == HostKeyPolicy::kStrict) {
     co_return Error{errc::kHostKeyUnknown, "no host key for " + name + " in " +
                                                opts.known_hosts_path + "; the server offers " +
                                                offered};
   }
-  // kAcceptNew: record the key (small synchronous append, as OpenSSH does).
+  if (decision == HostKeyDecision::kAcceptOnce) co_return Status{};
+  // kAcceptNew or kAcceptAndSave: record the key (small synchronous append, as
+  // OpenSSH does). A changed key's old line stays; the new one matches first.
   std::string line = FormatKnownHostsLine(opts.host, opts.port, impl.host_key_type, blob);
   if (!known_hosts_text.empty() && known_hosts_text.back() != '\n') line.insert(0, "\n");
   int fd = ::open(opts.known_hosts_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
@@ -491,8 +513,20 @@ asio::awaitable<Status> Authenticate(Session& session, Session::Impl& impl,
     }
   }
 
-  if (opts.password) {
-    const std::string& password = *opts.password;
+  // The embedder's password callback, asked only now that keys did not do.
+  std::optional<std::string> asked_password;
+  if (!opts.password && opts.password_callback &&
+      (Offers(methods, "password") || Offers(methods, "keyboard-interactive"))) {
+    const std::string prompt = user + "@" + opts.host + "'s password: ";
+    try {
+      asked_password = opts.password_callback(prompt);
+    } catch (...) {
+      asked_password.reset();  // the contract says it must not throw
+    }
+    if (!asked_password) tried.push_back("password: none given by the password callback");
+  }
+  if (const std::optional<std::string>& given = opts.password ? opts.password : asked_password) {
+    const std::string& password = *given;
     if (Offers(methods, "password")) {
       rc = co_await session.Call(
           [&]() -> int64_t {

@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "ferry/options.h"  // HostKeyQuestion, HostKeyDecision
 #include "lib/base/result.h"
 
 struct _LIBSSH2_SESSION;  // NOLINT(bugprone-reserved-identifier): libssh2's own name
@@ -63,6 +64,14 @@ struct ConnectOptions {
   std::vector<Identity> identities;
   std::optional<std::string> passphrase;  // for encrypted private keys
   std::optional<std::string> password;    // enables password and keyboard-interactive
+  // When `password` is unset: asked (once per Connect) when key authentication did
+  // not succeed and the server offers password or keyboard-interactive; nullopt
+  // gives up. Called on the executor's thread; may block (see ferry::SshOptions).
+  std::function<std::optional<std::string>(const std::string& prompt)> password_callback;
+  // Asked about an unknown or changed host key (never a known or @revoked one);
+  // when set it replaces host_key_policy. kReject gives kHostKeyUnknown /
+  // kHostKeyMismatch; kAcceptAndSave appends the key to known_hosts_path.
+  std::function<HostKeyDecision(const HostKeyQuestion&)> host_key_callback;
   // Covers resolving, TCP connect, handshake, host key check and authentication.
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(30);
 };

@@ -390,5 +390,59 @@ TEST_F(AuthSourcesTest, LocalDestinationIsAnError) {
   EXPECT_EQ(setup.code(), errc::kInvalidArgument);
 }
 
+TEST_F(AuthSourcesTest, PassphraseCallbackOverridesEnvironment) {
+  Keygen("id_ed25519", "ed25519", "secret");
+  env_.passphrase = "wrong";
+  env_.prompt_passphrase = [](std::string) -> std::optional<std::string> { return "wrong"; };
+  int calls = 0;
+  opts_.passphrase_callback = [&calls](const std::string& prompt) -> std::optional<std::string> {
+    ++calls;
+    EXPECT_NE(prompt.find("id_ed25519"), std::string::npos) << prompt;
+    return "secret";
+  };
+  auto setup = Build(Sftp("h", "u"));
+  ASSERT_TRUE(setup.ok()) << setup.error().Message();
+  EXPECT_EQ(setup->options.passphrase, "secret");
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(AuthSourcesTest, PasswordCallbackOverridesEnvironmentAndIsAskedOnce) {
+  env_.password = "from-env";
+  int calls = 0;
+  opts_.password_callback = [&calls](const std::string&) -> std::optional<std::string> {
+    ++calls;
+    return "from-callback";
+  };
+  auto setup = Build(Sftp("h", "u"));
+  ASSERT_TRUE(setup.ok()) << setup.error().Message();
+  EXPECT_FALSE(setup->options.password.has_value());  // asked lazily, by the Session
+  ASSERT_TRUE(setup->options.password_callback);
+  EXPECT_EQ(calls, 0);
+  ConnectOptions copy = setup->options;  // e.g. one per pooled connection
+  EXPECT_EQ(setup->options.password_callback("p: "), "from-callback");
+  EXPECT_EQ(copy.password_callback("p: "), "from-callback");
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(AuthSourcesTest, HostKeyCallbackIsPassedOnAndRemembersItsAnswer) {
+  int calls = 0;
+  opts_.host_key_callback = [&calls](const HostKeyQuestion& q) {
+    ++calls;
+    return q.changed ? HostKeyDecision::kReject : HostKeyDecision::kAcceptOnce;
+  };
+  auto setup = Build(Sftp("h", "u"));
+  ASSERT_TRUE(setup.ok()) << setup.error().Message();
+  ASSERT_TRUE(setup->options.host_key_callback);
+  HostKeyQuestion q;
+  q.host = "h";
+  q.fingerprint = "SHA256:x";
+  EXPECT_EQ(setup->options.host_key_callback(q), HostKeyDecision::kAcceptOnce);
+  EXPECT_EQ(setup->options.host_key_callback(q), HostKeyDecision::kAcceptOnce);
+  EXPECT_EQ(calls, 1);
+  q.changed = true;  // another question: asked again
+  EXPECT_EQ(setup->options.host_key_callback(q), HostKeyDecision::kReject);
+  EXPECT_EQ(calls, 2);
+}
+
 }  // namespace
 }  // namespace ferry::ssh
