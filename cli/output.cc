@@ -12,6 +12,14 @@
 namespace ferry::cli {
 namespace {
 
+
+double Seconds(std::chrono::nanoseconds ns) { return static_cast<double>(ns.count()) / 1e9; }
+
+// JSON strings must be valid UTF-8; file names need not be.
+std::string JsonSafe(const std::string& s) { return Printable(s); }
+
+}  // namespace
+
 std::string HumanBytes(double bytes) {
   static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int unit = 0;
@@ -22,13 +30,6 @@ std::string HumanBytes(double bytes) {
   return unit == 0 ? fmt::format("{:.0f} {}", bytes, kUnits[unit])
                    : fmt::format("{:.1f} {}", bytes, kUnits[unit]);
 }
-
-double Seconds(std::chrono::nanoseconds ns) { return static_cast<double>(ns.count()) / 1e9; }
-
-// JSON strings must be valid UTF-8; file names need not be.
-std::string JsonSafe(const std::string& s) { return Printable(s); }
-
-}  // namespace
 
 int ExitCodeFor(const Report& report) {
   if (report.cancelled) return kExitInterrupted;

@@ -4,6 +4,7 @@
 #define FERRY_CLI_OUTPUT_H_
 
 #include <cstdio>
+#include <string>
 
 #include "ferry/observer.h"
 #include "ferry/report.h"
@@ -42,6 +43,9 @@ inline constexpr int kExitFatal = 3;     // the run could not proceed
 inline constexpr int kExitInterrupted = 130;
 
 int ExitCodeFor(const Report& report);
+
+// 1536 -> "1.5 KiB".
+std::string HumanBytes(double bytes);
 
 }  // namespace ferry::cli
 

@@ -11,18 +11,6 @@
 namespace ferry::cli {
 namespace {
 
-// As output.cc's (private there).
-std::string HumanBytes(double bytes) {
-  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int unit = 0;
-  while (bytes >= 1024 && unit < 4) {
-    bytes /= 1024;
-    ++unit;
-  }
-  return unit == 0 ? fmt::format("{:.0f} {}", bytes, kUnits[unit])
-                   : fmt::format("{:.1f} {}", bytes, kUnits[unit]);
-}
-
 std::string HumanDuration(std::chrono::nanoseconds d) {
   double ms = static_cast<double>(d.count()) / 1e6;
   return ms < 1000 ? fmt::format("{:.1f} ms", ms) : fmt::format("{:.2f} s", ms / 1000);
