@@ -149,7 +149,8 @@ int RunPush(const CLI::App& cmd, const PushFlags& f, const CLI::Option* exclude_
   options.exclude_from = f.exclude_from;
   options.jobs = f.jobs;
   options.checksum = f.checksum;
-  if (cmd.count("--compress") > 0) options.compress_level = f.compress_level > 0 ? f.compress_level : 3;
+  if (cmd.count("--compress") > 0)
+    options.compress_level = f.compress_level > 0 ? f.compress_level : 3;
   options.delete_extraneous = f.delete_extraneous;
   options.delete_excluded = f.delete_excluded;
   if (f.max_delete >= 0) options.max_delete = static_cast<uint64_t>(f.max_delete);

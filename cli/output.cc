@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-
 #include <nlohmann/json.hpp>
 
 #include "ferry/error.h"
@@ -11,7 +10,6 @@
 
 namespace ferry::cli {
 namespace {
-
 
 double Seconds(std::chrono::nanoseconds ns) { return static_cast<double>(ns.count()) / 1e9; }
 
@@ -50,9 +48,12 @@ void ConsoleObserver::ClearProgress() {
 void ConsoleObserver::OnFile(const FileEvent& e) {
   if (mode_.json) {
     nlohmann::json j = {
-        {"event", "file"},          {"path", JsonSafe(e.path)},
-        {"action", FileActionName(e.action)}, {"outcome", OutcomeName(e.outcome)},
-        {"size", e.size},           {"bytes_read", e.bytes_read},
+        {"event", "file"},
+        {"path", JsonSafe(e.path)},
+        {"action", FileActionName(e.action)},
+        {"outcome", OutcomeName(e.outcome)},
+        {"size", e.size},
+        {"bytes_read", e.bytes_read},
         {"bytes_written", e.bytes_written},
         {"duration_ms", static_cast<double>(e.duration.count()) / 1e6},
     };
@@ -74,8 +75,8 @@ void ConsoleObserver::OnFile(const FileEvent& e) {
   if (e.action == FileAction::kSkip && mode_.verbosity < 2) return;
   ClearProgress();
   std::string what = FileActionName(e.action);
-  std::string line = fmt::format("{}{:<7} {}", mode_.dry_run ? "(dry-run) " : "", what,
-                                 Printable(e.path));
+  std::string line =
+      fmt::format("{}{:<7} {}", mode_.dry_run ? "(dry-run) " : "", what, Printable(e.path));
   if (!e.reason.empty()) line += fmt::format("  ({})", e.reason);
   std::puts(line.c_str());
 }
@@ -100,19 +101,17 @@ void ConsoleObserver::OnProgress(const ProgressSnapshot& s) {
     auto left = static_cast<long>(static_cast<double>(s.bytes_to_send - s.bytes_sent) / rate);
     eta = fmt::format("{}:{:02}", left / 60, left % 60);
   }
-  int percent = s.bytes_to_send > 0
-                    ? static_cast<int>(100.0 * static_cast<double>(s.bytes_sent) /
-                                       static_cast<double>(s.bytes_to_send))
-                    : (s.scanning ? 0 : 100);
+  int percent = s.bytes_to_send > 0 ? static_cast<int>(100.0 * static_cast<double>(s.bytes_sent) /
+                                                       static_cast<double>(s.bytes_to_send))
+                                    : (s.scanning ? 0 : 100);
   constexpr int kWidth = 20;
   int filled = std::clamp(percent * kWidth / 100, 0, kWidth);
   std::string bar = std::string(static_cast<size_t>(filled), '#') +
                     std::string(static_cast<size_t>(kWidth - filled), '.');
-  std::fprintf(stderr, "\r\033[K[%s] %3d%%  %s / %s%s  %s/s  ETA %s  files %llu/%llu",
-               bar.c_str(), percent, HumanBytes(static_cast<double>(s.bytes_sent)).c_str(),
-               HumanBytes(static_cast<double>(s.bytes_to_send)).c_str(),
-               s.scanning ? "+" : "", HumanBytes(rate).c_str(), eta.c_str(),
-               static_cast<unsigned long long>(s.files_sent),
+  std::fprintf(stderr, "\r\033[K[%s] %3d%%  %s / %s%s  %s/s  ETA %s  files %llu/%llu", bar.c_str(),
+               percent, HumanBytes(static_cast<double>(s.bytes_sent)).c_str(),
+               HumanBytes(static_cast<double>(s.bytes_to_send)).c_str(), s.scanning ? "+" : "",
+               HumanBytes(rate).c_str(), eta.c_str(), static_cast<unsigned long long>(s.files_sent),
                static_cast<unsigned long long>(s.files_to_send));
   progress_shown_ = true;
 }

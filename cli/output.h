@@ -12,9 +12,9 @@
 namespace ferry::cli {
 
 struct OutputMode {
-  bool json = false;       // NDJSON on stdout, nothing else there
-  int verbosity = 0;       // -1 quiet, 0 normal, 1 itemize changes, 2 also skips
-  bool progress = false;   // live progress line on stderr
+  bool json = false;      // NDJSON on stdout, nothing else there
+  int verbosity = 0;      // -1 quiet, 0 normal, 1 itemize changes, 2 also skips
+  bool progress = false;  // live progress line on stderr
   bool dry_run = false;
 };
 
@@ -37,9 +37,9 @@ class ConsoleObserver final : public Observer {
 
 // Exit codes, documented in the README.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitPartial = 1;   // some files failed, the rest were synced
-inline constexpr int kExitUsage = 2;     // bad flags, URL, pattern
-inline constexpr int kExitFatal = 3;     // the run could not proceed
+inline constexpr int kExitPartial = 1;  // some files failed, the rest were synced
+inline constexpr int kExitUsage = 2;    // bad flags, URL, pattern
+inline constexpr int kExitFatal = 3;    // the run could not proceed
 inline constexpr int kExitInterrupted = 130;
 
 int ExitCodeFor(const Report& report);

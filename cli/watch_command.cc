@@ -29,10 +29,14 @@ class WatchConsole final : public Observer {
   void OnBatch(const BatchSummary& b) override {
     if (mode_.json) {
       nlohmann::json j = {
-          {"event", "batch"},       {"initial", b.initial},
-          {"full_rescan", b.full_rescan}, {"files", b.files},
-          {"bytes", b.bytes},       {"renamed", b.renamed},
-          {"deleted", b.deleted},   {"failed", b.failed},
+          {"event", "batch"},
+          {"initial", b.initial},
+          {"full_rescan", b.full_rescan},
+          {"files", b.files},
+          {"bytes", b.bytes},
+          {"renamed", b.renamed},
+          {"deleted", b.deleted},
+          {"failed", b.failed},
           {"duration_ms", static_cast<double>(b.duration.count()) / 1e6},
       };
       std::puts(j.dump().c_str());
@@ -43,17 +47,16 @@ class WatchConsole final : public Observer {
     if (b.initial) {
       // The initial sync's progress line (a terminal only) ends here.
       if (mode_.progress) std::fputs("\r\033[K", stderr);
-      std::printf("initial sync: %llu files (%s) in %s\n",
-                  static_cast<unsigned long long>(b.files),
+      std::printf("initial sync: %llu files (%s) in %s\n", static_cast<unsigned long long>(b.files),
                   HumanBytes(static_cast<double>(b.bytes)).c_str(),
                   HumanDuration(b.duration).c_str());
       std::fprintf(stderr, "ferry: watching %s for changes (Ctrl-C to stop)\n",
                    Printable(source_).c_str());
     } else if (b.files > 0 || b.failed > 0) {
-      std::string line = fmt::format("{}synced {} file{} ({}) in {}", mode_.dry_run ? "(dry-run) " : "",
-                                     b.files, b.files == 1 ? "" : "s",
-                                     HumanBytes(static_cast<double>(b.bytes)),
-                                     HumanDuration(b.duration));
+      std::string line =
+          fmt::format("{}synced {} file{} ({}) in {}", mode_.dry_run ? "(dry-run) " : "", b.files,
+                      b.files == 1 ? "" : "s", HumanBytes(static_cast<double>(b.bytes)),
+                      HumanDuration(b.duration));
       if (b.failed > 0) line += fmt::format(", {} failed", b.failed);
       if (b.full_rescan) line += " (full rescan)";
       std::puts(line.c_str());

@@ -17,8 +17,8 @@ struct Entry {
   EntryType type = EntryType::kFile;
   uint64_t size = 0;
   int64_t mtime_ns = 0;
-  uint32_t mode = 0;         // permission bits (07777)
-  std::string link_target;   // symlinks only
+  uint32_t mode = 0;        // permission bits (07777)
+  std::string link_target;  // symlinks only
   // Local identity, for the hash cache; zero when the side cannot tell.
   uint64_t dev = 0;
   uint64_t ino = 0;

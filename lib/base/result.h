@@ -38,9 +38,18 @@ class [[nodiscard]] Result {
   const Error& error() const { return error_; }
   std::error_code code() const { return error_.code; }
 
-  T& value() & { assert(ok()); return *value_; }
-  const T& value() const& { assert(ok()); return *value_; }
-  T&& value() && { assert(ok()); return std::move(*value_); }
+  T& value() & {
+    assert(ok());
+    return *value_;
+  }
+  const T& value() const& {
+    assert(ok());
+    return *value_;
+  }
+  T&& value() && {
+    assert(ok());
+    return std::move(*value_);
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
@@ -54,7 +63,8 @@ class [[nodiscard]] Result {
 class [[nodiscard]] Status {
  public:
   Status() = default;
-  Status(std::error_code code, std::string detail = {}) : error_{code, std::move(detail)} {}  // NOLINT
+  Status(std::error_code code, std::string detail = {})
+      : error_{code, std::move(detail)} {}           // NOLINT
   Status(Error error) : error_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return !error_.code; }

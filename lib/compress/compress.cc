@@ -163,12 +163,9 @@ Result<std::optional<uint64_t>> FrameContentSize(std::span<const std::byte> head
   return std::optional<uint64_t>(size);
 }
 
-void FrameDecompressor::ContextDeleter::operator()(ZSTD_DCtx_s* dctx) const {
-  ZSTD_freeDCtx(dctx);
-}
+void FrameDecompressor::ContextDeleter::operator()(ZSTD_DCtx_s* dctx) const { ZSTD_freeDCtx(dctx); }
 
-FrameDecompressor::FrameDecompressor()
-    : dctx_(ZSTD_createDCtx()), out_(ZSTD_DStreamOutSize()) {}
+FrameDecompressor::FrameDecompressor() : dctx_(ZSTD_createDCtx()), out_(ZSTD_DStreamOutSize()) {}
 FrameDecompressor::~FrameDecompressor() = default;
 FrameDecompressor::FrameDecompressor(FrameDecompressor&&) noexcept = default;
 FrameDecompressor& FrameDecompressor::operator=(FrameDecompressor&&) noexcept = default;

@@ -42,7 +42,7 @@ struct EngineConfig {
   std::string source_root;                 // a directory
   std::optional<std::string> single_file;  // SRC was this file inside source_root
   plan::PlanOptions plan;
-  ExcludeFn excluded;                      // may be empty
+  ExcludeFn excluded;  // may be empty
   // false: only the root directory is compared; subdirectories are entered only
   // when they are new on the destination (watch mode syncs dirty directories).
   bool recursive = true;
@@ -55,7 +55,7 @@ struct EngineConfig {
   int retries = 3;
   std::optional<int> compress_level;
   std::optional<uint64_t> max_delete;
-  hash::HashCache* hash_cache = nullptr;   // --checksum's cache; may be null
+  hash::HashCache* hash_cache = nullptr;  // --checksum's cache; may be null
   Observer* observer = nullptr;
   std::chrono::milliseconds progress_interval{200};
   std::stop_token stop;

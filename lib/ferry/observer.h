@@ -16,44 +16,44 @@
 namespace ferry {
 
 enum class FileAction : uint8_t {
-  kUpload,    // file content sent (new or changed)
-  kSkip,      // unchanged, nothing sent
-  kMkdir,     // directory created
-  kSymlink,   // symlink created or replaced
-  kDelete,    // extraneous destination entry removed (--delete)
-  kRename,    // moved on the destination (watch mode)
-  kIgnore,    // not transferable (device, fifo, socket) or in conflict
+  kUpload,   // file content sent (new or changed)
+  kSkip,     // unchanged, nothing sent
+  kMkdir,    // directory created
+  kSymlink,  // symlink created or replaced
+  kDelete,   // extraneous destination entry removed (--delete)
+  kRename,   // moved on the destination (watch mode)
+  kIgnore,   // not transferable (device, fifo, socket) or in conflict
 };
 
 enum class Outcome : uint8_t {
   kDone,
   kFailed,
-  kDryRun,   // would have been done (--dry-run)
+  kDryRun,  // would have been done (--dry-run)
 };
 
 const char* FileActionName(FileAction action);
 const char* OutcomeName(Outcome outcome);
 
 struct FileEvent {
-  std::string path;         // relative to the source root, '/'-separated
+  std::string path;  // relative to the source root, '/'-separated
   FileAction action = FileAction::kUpload;
   Outcome outcome = Outcome::kDone;
-  std::string reason;       // why it moved: "new", "size", "mtime", "checksum", "type"
-  uint64_t size = 0;        // source size
+  std::string reason;  // why it moved: "new", "size", "mtime", "checksum", "type"
+  uint64_t size = 0;   // source size
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;  // after compression
   std::chrono::nanoseconds duration{0};
-  std::error_code error;    // when kFailed
-  std::string message;      // when kFailed: one line, the path included
+  std::error_code error;  // when kFailed
+  std::string message;    // when kFailed: one line, the path included
 };
 
 struct ProgressSnapshot {
-  uint64_t files_found = 0;   // entries examined so far (grows while scanning)
+  uint64_t files_found = 0;  // entries examined so far (grows while scanning)
   uint64_t files_to_send = 0;
   uint64_t files_sent = 0;
   uint64_t bytes_to_send = 0;
-  uint64_t bytes_sent = 0;    // source bytes read and written so far
-  bool scanning = true;       // false once the whole tree was listed
+  uint64_t bytes_sent = 0;  // source bytes read and written so far
+  bool scanning = true;     // false once the whole tree was listed
   std::chrono::nanoseconds elapsed{0};
 };
 

@@ -23,7 +23,7 @@ struct FilterRule {
 
 // What host_key_callback is asked: the server's key is not known-good.
 struct HostKeyQuestion {
-  std::string host;         // as connected to (after ssh config HostName)
+  std::string host;  // as connected to (after ssh config HostName)
   uint16_t port = 22;
   std::string key_type;     // "ssh-ed25519", "ecdsa-sha2-nistp256", ...
   std::string fingerprint;  // "SHA256:..." of the offered key
@@ -49,8 +49,8 @@ enum class HostKeyDecision {
 // (an exception counts as kReject / nullopt) and must not call back into ferry.
 // A watch calls them again on each reconnection.
 struct SshOptions {
-  std::string known_hosts;            // empty: ~/.ssh/known_hosts
-  bool accept_new_host_key = false;   // record unknown host keys instead of refusing
+  std::string known_hosts;           // empty: ~/.ssh/known_hosts
+  bool accept_new_host_key = false;  // record unknown host keys instead of refusing
   // Decides about a host key that is not known-good: unknown, or CHANGED. When set,
   // it replaces accept_new_host_key / StrictHostKeyChecking for unknown keys. It
   // is never asked about a known-good key, nor about a key marked @revoked (always
@@ -71,33 +71,33 @@ struct SshOptions {
   std::function<std::optional<std::string>(const std::string& prompt)> password_callback;
   std::vector<std::string> identity_files;  // empty: ~/.ssh/id_ed25519, id_ecdsa
   bool use_agent = true;
-  std::string config_file;            // empty: ~/.ssh/config; "none" to skip
+  std::string config_file;  // empty: ~/.ssh/config; "none" to skip
   std::chrono::milliseconds connect_timeout{15000};
 };
 
 struct PushOptions {
-  std::string source;        // a directory (its contents are copied) or a file
-  std::string destination;   // a path, sftp://[user@]host[:port]/path or [user@]host:path
+  std::string source;       // a directory (its contents are copied) or a file
+  std::string destination;  // a path, sftp://[user@]host[:port]/path or [user@]host:path
 
-  std::vector<FilterRule> filters;         // first match wins
-  std::vector<std::string> exclude_from;   // files of exclude patterns, added after `filters`
+  std::vector<FilterRule> filters;        // first match wins
+  std::vector<std::string> exclude_from;  // files of exclude patterns, added after `filters`
 
-  int jobs = 0;                      // files in flight; 0 picks the default
-  bool checksum = false;             // compare content hashes instead of size+mtime
-  std::optional<int> compress_level; // store files as NAME.zst (zstd level 1..19)
-  bool delete_extraneous = false;    // remove destination entries absent from the source
-  bool delete_excluded = false;      // ... including excluded ones
+  int jobs = 0;                        // files in flight; 0 picks the default
+  bool checksum = false;               // compare content hashes instead of size+mtime
+  std::optional<int> compress_level;   // store files as NAME.zst (zstd level 1..19)
+  bool delete_extraneous = false;      // remove destination entries absent from the source
+  bool delete_excluded = false;        // ... including excluded ones
   std::optional<uint64_t> max_delete;  // refuse to delete more than this many entries
   bool dry_run = false;
-  bool fsync = false;                // durable data before each rename
-  bool copy_links = false;           // follow source symlinks instead of recreating them
-  int retries = 3;                   // per file, when it changes while being read
+  bool fsync = false;       // durable data before each rename
+  bool copy_links = false;  // follow source symlinks instead of recreating them
+  int retries = 3;          // per file, when it changes while being read
   // Where --checksum keeps local hashes; empty: ~/.cache/ferry/...; "none": no cache.
   std::string hash_cache;
 
   SshOptions ssh;
 
-  Observer* observer = nullptr;      // not owned; may be null
+  Observer* observer = nullptr;  // not owned; may be null
   std::chrono::milliseconds progress_interval{200};
   // Cancellation: when requested, in-flight files are abandoned (their temps
   // removed), nothing new starts, and the report says cancelled.

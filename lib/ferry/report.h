@@ -12,23 +12,23 @@
 namespace ferry {
 
 struct Problem {
-  std::string path;      // relative to the source root ("" for the run itself)
-  std::string stage;     // "scan", "list", "read", "write", "commit", "delete", "connect", ...
+  std::string path;   // relative to the source root ("" for the run itself)
+  std::string stage;  // "scan", "list", "read", "write", "commit", "delete", "connect", ...
   std::error_code code;
-  std::string message;   // one line for people; never holds secrets
+  std::string message;  // one line for people; never holds secrets
 };
 
 struct Totals {
   uint64_t files_sent = 0;
-  uint64_t files_skipped = 0;     // unchanged
+  uint64_t files_skipped = 0;  // unchanged
   uint64_t files_failed = 0;
   uint64_t files_deleted = 0;
   uint64_t dirs_created = 0;
   uint64_t symlinks = 0;
-  uint64_t ignored = 0;           // special files and conflicts
-  uint64_t bytes_read = 0;        // source bytes read
-  uint64_t bytes_written = 0;     // bytes written to the destination (compressed size)
-  uint64_t bytes_skipped = 0;     // source bytes of unchanged files
+  uint64_t ignored = 0;        // special files and conflicts
+  uint64_t bytes_read = 0;     // source bytes read
+  uint64_t bytes_written = 0;  // bytes written to the destination (compressed size)
+  uint64_t bytes_skipped = 0;  // source bytes of unchanged files
   std::chrono::nanoseconds elapsed{0};
 };
 

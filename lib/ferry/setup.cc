@@ -90,7 +90,6 @@ Result<std::shared_ptr<filter::FilterSet>> BuildFilters(const PushOptions& optio
   return filters;
 }
 
-
 }  // namespace
 
 Report FatalReport(std::error_code code, std::string message) {
@@ -135,7 +134,6 @@ Result<Prepared> Prepare(const PushOptions& options) {
   }
   return p;
 }
-
 
 engine::EngineConfig MakeEngineConfig(const PushOptions& options, const Prepared& p) {
   engine::EngineConfig config;

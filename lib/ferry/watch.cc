@@ -53,8 +53,6 @@ asio::awaitable<Report> Watch(WatchOptions options) {
   co_return report;
 }
 
-Report WatchBlocking(WatchOptions options) {
-  return setup::RunBlocking(Watch(std::move(options)));
-}
+Report WatchBlocking(WatchOptions options) { return setup::RunBlocking(Watch(std::move(options))); }
 
 }  // namespace ferry

@@ -9,17 +9,28 @@ namespace ferry::plan {
 
 const char* ActionName(ActionKind kind) {
   switch (kind) {
-    case ActionKind::kUpload: return "upload";
-    case ActionKind::kVerify: return "verify";
-    case ActionKind::kSkip: return "skip";
-    case ActionKind::kMkdir: return "mkdir";
-    case ActionKind::kRecurse: return "recurse";
-    case ActionKind::kSymlink: return "symlink";
-    case ActionKind::kDelete: return "delete";
-    case ActionKind::kRemoveTemp: return "remove-temp";
-    case ActionKind::kReplace: return "replace";
-    case ActionKind::kSpecialSkipped: return "special";
-    case ActionKind::kConflict: return "conflict";
+    case ActionKind::kUpload:
+      return "upload";
+    case ActionKind::kVerify:
+      return "verify";
+    case ActionKind::kSkip:
+      return "skip";
+    case ActionKind::kMkdir:
+      return "mkdir";
+    case ActionKind::kRecurse:
+      return "recurse";
+    case ActionKind::kSymlink:
+      return "symlink";
+    case ActionKind::kDelete:
+      return "delete";
+    case ActionKind::kRemoveTemp:
+      return "remove-temp";
+    case ActionKind::kReplace:
+      return "replace";
+    case ActionKind::kSpecialSkipped:
+      return "special";
+    case ActionKind::kConflict:
+      return "conflict";
   }
   return "unknown";
 }

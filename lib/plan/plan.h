@@ -29,17 +29,17 @@ struct PlanOptions {
 using ExcludedFn = std::function<bool(const Entry& dest_entry)>;
 
 enum class ActionKind : uint8_t {
-  kUpload,           // send the local file (new or changed)
-  kVerify,           // sizes/times cannot settle it: compare content (or the .zst header)
-  kSkip,             // unchanged
-  kMkdir,            // directory missing on the destination; recurse into it
-  kRecurse,          // directory present on both sides
-  kSymlink,          // create or replace a symlink
-  kDelete,           // remove an extraneous destination entry (--delete)
-  kRemoveTemp,       // a temp file left by an interrupted run
-  kReplace,          // remove a destination non-directory that must become a directory
-  kSpecialSkipped,   // device, fifo or socket in the source: warn, never sent
-  kConflict,         // cannot apply without deleting a directory (needs --delete)
+  kUpload,          // send the local file (new or changed)
+  kVerify,          // sizes/times cannot settle it: compare content (or the .zst header)
+  kSkip,            // unchanged
+  kMkdir,           // directory missing on the destination; recurse into it
+  kRecurse,         // directory present on both sides
+  kSymlink,         // create or replace a symlink
+  kDelete,          // remove an extraneous destination entry (--delete)
+  kRemoveTemp,      // a temp file left by an interrupted run
+  kReplace,         // remove a destination non-directory that must become a directory
+  kSpecialSkipped,  // device, fifo or socket in the source: warn, never sent
+  kConflict,        // cannot apply without deleting a directory (needs --delete)
 };
 
 const char* ActionName(ActionKind kind);

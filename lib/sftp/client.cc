@@ -230,7 +230,8 @@ asio::awaitable<void> Client::WriterLoop() {
     Status written = co_await WriteAll(packet);
     if (!written.ok()) {
       if (!channel_released_) {
-        Fail(Error{errc::kConnectionLost, "writing to the SFTP channel: " + written.error().Message()},
+        Fail(Error{errc::kConnectionLost,
+                   "writing to the SFTP channel: " + written.error().Message()},
              true);
       }
       break;

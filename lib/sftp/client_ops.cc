@@ -185,8 +185,8 @@ asio::awaitable<Status> Client::Hardlink(std::string old_path, std::string new_p
 
 asio::awaitable<Result<StatVfs>> Client::QueryStatVfs(std::string path) {
   if (!HasExtension(kStatvfs)) {
-    co_return Error{errc::kUnsupported, "statvfs " + path + ": the server lacks " +
-                                            std::string(kStatvfs)};
+    co_return Error{errc::kUnsupported,
+                    "statvfs " + path + ": the server lacks " + std::string(kStatvfs)};
   }
   const uint32_t id = NextId();
   std::string packet = EncodeStatvfs(id, path);

@@ -16,15 +16,24 @@ class SftpCategory final : public std::error_category {
 
   std::string message(int value) const override {
     switch (static_cast<StatusCode>(value)) {
-      case StatusCode::kOk: return "FX_OK (success)";
-      case StatusCode::kEof: return "FX_EOF (end of file)";
-      case StatusCode::kNoSuchFile: return "FX_NO_SUCH_FILE (no such file or directory)";
-      case StatusCode::kPermissionDenied: return "FX_PERMISSION_DENIED (permission denied)";
-      case StatusCode::kFailure: return "FX_FAILURE (the server reported a failure)";
-      case StatusCode::kBadMessage: return "FX_BAD_MESSAGE (the server rejected the request)";
-      case StatusCode::kNoConnection: return "FX_NO_CONNECTION (no connection)";
-      case StatusCode::kConnectionLost: return "FX_CONNECTION_LOST (connection lost)";
-      case StatusCode::kOpUnsupported: return "FX_OP_UNSUPPORTED (operation not supported)";
+      case StatusCode::kOk:
+        return "FX_OK (success)";
+      case StatusCode::kEof:
+        return "FX_EOF (end of file)";
+      case StatusCode::kNoSuchFile:
+        return "FX_NO_SUCH_FILE (no such file or directory)";
+      case StatusCode::kPermissionDenied:
+        return "FX_PERMISSION_DENIED (permission denied)";
+      case StatusCode::kFailure:
+        return "FX_FAILURE (the server reported a failure)";
+      case StatusCode::kBadMessage:
+        return "FX_BAD_MESSAGE (the server rejected the request)";
+      case StatusCode::kNoConnection:
+        return "FX_NO_CONNECTION (no connection)";
+      case StatusCode::kConnectionLost:
+        return "FX_CONNECTION_LOST (connection lost)";
+      case StatusCode::kOpUnsupported:
+        return "FX_OP_UNSUPPORTED (operation not supported)";
     }
     return "SFTP status " + std::to_string(value);
   }
@@ -32,10 +41,14 @@ class SftpCategory final : public std::error_category {
   // Lets `code == std::errc::no_such_file_or_directory` work for sftp codes.
   std::error_condition default_error_condition(int value) const noexcept override {
     switch (static_cast<StatusCode>(value)) {
-      case StatusCode::kNoSuchFile: return std::errc::no_such_file_or_directory;
-      case StatusCode::kPermissionDenied: return std::errc::permission_denied;
-      case StatusCode::kOpUnsupported: return std::errc::operation_not_supported;
-      default: return {value, *this};
+      case StatusCode::kNoSuchFile:
+        return std::errc::no_such_file_or_directory;
+      case StatusCode::kPermissionDenied:
+        return std::errc::permission_denied;
+      case StatusCode::kOpUnsupported:
+        return std::errc::operation_not_supported;
+      default:
+        return {value, *this};
     }
   }
 };
@@ -55,8 +68,8 @@ class Builder {
     return *this;
   }
   Builder& U32(uint32_t v) {
-    char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
-                 static_cast<char>(v >> 8), static_cast<char>(v)};
+    char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                 static_cast<char>(v)};
     out_.append(b, 4);
     return *this;
   }
@@ -205,7 +218,9 @@ bool Version::Has(std::string_view name) const {
 
 // ---- encoders -----------------------------------------------------------------------
 
-std::string EncodeInit(uint32_t version) { return Builder(PacketType::kInit).U32(version).Finish(); }
+std::string EncodeInit(uint32_t version) {
+  return Builder(PacketType::kInit).U32(version).Finish();
+}
 
 std::string EncodeOpen(uint32_t id, std::string_view path, uint32_t pflags, const Attrs& attrs) {
   return Builder(PacketType::kOpen, 32 + path.size())
@@ -250,7 +265,11 @@ std::string EncodeFstat(uint32_t id, std::string_view handle) {
 }
 
 std::string EncodeSetstat(uint32_t id, std::string_view path, const Attrs& attrs) {
-  return Builder(PacketType::kSetstat, 40 + path.size()).U32(id).String(path).AttrsField(attrs).Finish();
+  return Builder(PacketType::kSetstat, 40 + path.size())
+      .U32(id)
+      .String(path)
+      .AttrsField(attrs)
+      .Finish();
 }
 
 std::string EncodeFsetstat(uint32_t id, std::string_view handle, const Attrs& attrs) {
@@ -272,7 +291,11 @@ std::string EncodeRemove(uint32_t id, std::string_view path) {
 }
 
 std::string EncodeMkdir(uint32_t id, std::string_view path, const Attrs& attrs) {
-  return Builder(PacketType::kMkdir, 40 + path.size()).U32(id).String(path).AttrsField(attrs).Finish();
+  return Builder(PacketType::kMkdir, 40 + path.size())
+      .U32(id)
+      .String(path)
+      .AttrsField(attrs)
+      .Finish();
 }
 
 std::string EncodeRmdir(uint32_t id, std::string_view path) {

@@ -188,7 +188,7 @@ Result<ConnectSetup> BuildConnectOptions(const transport::DestinationSpec& spec,
   HostConfig hc;
   if (opts.config_file != "none") {
     const bool explicit_file = !opts.config_file.empty();
-    const std::string path = explicit_file ? ExpandHome(opts.config_file, home)
+    const std::string path = explicit_file  ? ExpandHome(opts.config_file, home)
                              : home.empty() ? std::string()
                                             : home + "/.ssh/config";
     if (!path.empty()) {

@@ -43,9 +43,9 @@ namespace ferry::ssh {
 
 // The process environment, passed in so that tests and embedders control it.
 struct Environment {
-  std::string home_dir;       // $HOME; empty: no ~/.ssh lookups at all
-  std::string user;           // $USER
-  std::string ssh_auth_sock;  // $SSH_AUTH_SOCK; empty: no agent
+  std::string home_dir;                   // $HOME; empty: no ~/.ssh lookups at all
+  std::string user;                       // $USER
+  std::string ssh_auth_sock;              // $SSH_AUTH_SOCK; empty: no agent
   std::optional<std::string> password;    // $FERRY_PASSWORD
   std::optional<std::string> passphrase;  // $FERRY_PASSPHRASE
   // Asks for a key's passphrase; nullopt means "none given". May be empty (no

@@ -8,8 +8,7 @@
 namespace ferry::ssh {
 namespace {
 
-constexpr char kAlphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int DecodeChar(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -70,8 +69,7 @@ std::optional<std::string> Base64Decode(std::string_view text) {
 std::string Sha256Fingerprint(std::string_view key_blob) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
-  EVP_Digest(key_blob.data(), key_blob.size(), digest.data(), &length, EVP_sha256(),
-             nullptr);
+  EVP_Digest(key_blob.data(), key_blob.size(), digest.data(), &length, EVP_sha256(), nullptr);
   return "SHA256:" +
          Base64Encode(std::string_view(reinterpret_cast<const char*>(digest.data()), length),
                       /*pad=*/false);

@@ -67,10 +67,9 @@ bool HashedMatches(std::string_view field, const std::string& name) {
            &mac_len) == nullptr) {
     return false;
   }
-  return mac_len == hash->size() && std::equal(hash->begin(), hash->end(), mac.begin(),
-                                               [](char a, unsigned char b) {
-                                                 return static_cast<unsigned char>(a) == b;
-                                               });
+  return mac_len == hash->size() &&
+         std::equal(hash->begin(), hash->end(), mac.begin(),
+                    [](char a, unsigned char b) { return static_cast<unsigned char>(a) == b; });
 }
 
 bool IsSupportedKeyType(std::string_view type) {
@@ -144,8 +143,7 @@ bool HostFieldMatches(std::string_view hosts, std::string_view host, uint16_t po
 }
 
 HostKeyCheck CheckHostKey(const std::vector<KnownHostsEntry>& entries, std::string_view host,
-                          uint16_t port, std::string_view key_type,
-                          std::string_view key_blob) {
+                          uint16_t port, std::string_view key_type, std::string_view key_blob) {
   using Marker = KnownHostsEntry::Marker;
   HostKeyCheck result;
   // Revocation wins over everything, whichever host the line names.
@@ -195,10 +193,10 @@ std::vector<std::string> KnownKeyTypes(const std::vector<KnownHostsEntry>& entri
   return types;
 }
 
-std::string FormatKnownHostsLine(std::string_view host, uint16_t port,
-                                 std::string_view key_type, std::string_view key_blob) {
-  return KnownHostsName(host, port) + " " + std::string(key_type) + " " +
-         Base64Encode(key_blob) + "\n";
+std::string FormatKnownHostsLine(std::string_view host, uint16_t port, std::string_view key_type,
+                                 std::string_view key_blob) {
+  return KnownHostsName(host, port) + " " + std::string(key_type) + " " + Base64Encode(key_blob) +
+         "\n";
 }
 
 }  // namespace ferry::ssh

@@ -64,8 +64,8 @@ std::vector<std::string> KnownKeyTypes(const std::vector<KnownHostsEntry>& entri
                                        std::string_view host, uint16_t port);
 
 // The line to append for a newly accepted key, with its trailing '\n'.
-std::string FormatKnownHostsLine(std::string_view host, uint16_t port,
-                                 std::string_view key_type, std::string_view key_blob);
+std::string FormatKnownHostsLine(std::string_view host, uint16_t port, std::string_view key_type,
+                                 std::string_view key_blob);
 
 }  // namespace ferry::ssh
 

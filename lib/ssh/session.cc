@@ -33,8 +33,7 @@ constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
 
 // Host key algorithms libssh2 1.10 can verify, in ferry's order of preference.
 constexpr std::string_view kHostKeyAlgorithms[] = {
-    "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-    "ssh-rsa"};
+    "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"};
 
 constexpr char kRsaHint[] =
     "libssh2 1.10 can only sign with ssh-rsa (SHA-1), which OpenSSH >= 8.8 refuses, so RSA "
@@ -215,7 +214,9 @@ struct Session::Impl {
     auto [ec] = co_await gate.async_send(kNoThrow);
     co_return !ec;
   }
-  void Release() { gate.try_receive([](auto&&...) {}); }
+  void Release() {
+    gate.try_receive([](auto&&...) {});
+  }
 
   // Waits until the socket is ready in `directions` (libssh2 block directions).
   // operation_aborted also means "woken because another call read bytes": retry.
@@ -231,8 +232,8 @@ struct Session::Impl {
                               socket.async_wait(tcp::socket::wait_write, kNoThrow));
       ec = std::visit([](auto& t) { return std::get<0>(t); }, either);
     } else {
-      auto [e] = co_await socket.async_wait(
-          out ? tcp::socket::wait_write : tcp::socket::wait_read, kNoThrow);
+      auto [e] = co_await socket.async_wait(out ? tcp::socket::wait_write : tcp::socket::wait_read,
+                                            kNoThrow);
       ec = e;
     }
     --socket_waiters;
@@ -265,9 +266,9 @@ struct Session::Impl {
   asio::ip::tcp::socket socket;
   LIBSSH2_SESSION* session = nullptr;
   asio::experimental::channel<void()> gate;
-  uint64_t receives = 0;      // recv() calls that returned data
-  int socket_waiters = 0;     // coroutines inside WaitSocket
-  bool broken = false;        // a call was abandoned mid-way: the session is unusable
+  uint64_t receives = 0;                  // recv() calls that returned data
+  int socket_waiters = 0;                 // coroutines inside WaitSocket
+  bool broken = false;                    // a call was abandoned mid-way: the session is unusable
   const std::string* password = nullptr;  // set only during keyboard-interactive
   std::string host_key_type;
   std::string host_key_fingerprint;
@@ -294,8 +295,8 @@ asio::awaitable<int64_t> Session::Call(std::function<int64_t()> call, CallKind k
     }
     const int directions = libssh2_session_block_directions(s.session);
     // A half-sent packet: only this same call may touch the session until it is out.
-    const bool hold = kind == CallKind::kExclusive ||
-                      (directions & LIBSSH2_SESSION_BLOCK_OUTBOUND) != 0;
+    const bool hold =
+        kind == CallKind::kExclusive || (directions & LIBSSH2_SESSION_BLOCK_OUTBOUND) != 0;
     if (!hold) s.Release();
     asio::error_code ec = co_await s.WaitSocket(directions);
     if (ec) {
@@ -369,13 +370,12 @@ asio::awaitable<Status> CheckHostKeyOf(Session::Impl& impl, const ConnectOptions
   impl.host_key_fingerprint = Sha256Fingerprint(blob);
   const std::string name = KnownHostsName(opts.host, opts.port);
   const std::string offered = impl.host_key_type + " " + impl.host_key_fingerprint;
-  const HostKeyCheck check =
-      CheckHostKey(entries, opts.host, opts.port, impl.host_key_type, blob);
+  const HostKeyCheck check = CheckHostKey(entries, opts.host, opts.port, impl.host_key_type, blob);
   // The embedder's decision about an unknown or changed key (never about a known
   // or revoked one). It may block: nothing else of this connection runs meanwhile.
   std::optional<HostKeyDecision> decision;
-  if (opts.host_key_callback && (check.status == HostKeyStatus::kUnknown ||
-                                 check.status == HostKeyStatus::kMismatch)) {
+  if (opts.host_key_callback &&
+      (check.status == HostKeyStatus::kUnknown || check.status == HostKeyStatus::kMismatch)) {
     HostKeyQuestion question;
     question.host = opts.host;
     question.port = opts.port;
@@ -394,15 +394,14 @@ asio::awaitable<Status> CheckHostKeyOf(Session::Impl& impl, const ConnectOptions
       co_return Status{};
     case HostKeyStatus::kRevoked:
       co_return Error{errc::kHostKeyRevoked, "host key " + offered + " of " + name +
-                                                 " is marked @revoked in " +
-                                                 opts.known_hosts_path + ":" +
-                                                 std::to_string(check.line)};
+                                                 " is marked @revoked in " + opts.known_hosts_path +
+                                                 ":" + std::to_string(check.line)};
     case HostKeyStatus::kMismatch:
       if (decision && *decision != HostKeyDecision::kReject) break;  // explicitly accepted
       co_return Error{errc::kHostKeyMismatch,
                       "host key of " + name + " has changed: the server offers " + offered +
-                          ", but " + opts.known_hosts_path + ":" +
-                          std::to_string(check.line) + " holds " + check.known_key_type + " " +
+                          ", but " + opts.known_hosts_path + ":" + std::to_string(check.line) +
+                          " holds " + check.known_key_type + " " +
                           Sha256Fingerprint(check.known_key_blob) +
                           " (if the change is expected, remove that line)"};
     case HostKeyStatus::kUnknown:
@@ -419,8 +418,7 @@ asio::awaitable<Status> CheckHostKeyOf(Session::Impl& impl, const ConnectOptions
   // OpenSSH does). A changed key's old line stays; the new one matches first.
   std::string line = FormatKnownHostsLine(opts.host, opts.port, impl.host_key_type, blob);
   if (!known_hosts_text.empty() && known_hosts_text.back() != '\n') line.insert(0, "\n");
-  int fd = ::open(opts.known_hosts_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-                  0600);
+  int fd = ::open(opts.known_hosts_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) co_return Error{LastSystemError(), "adding the host key to " + opts.known_hosts_path};
   ssize_t written = ::write(fd, line.data(), line.size());
   std::error_code write_error = written < 0 ? LastSystemError() : std::error_code{};
@@ -465,9 +463,9 @@ asio::awaitable<Status> Authenticate(Session& session, Session::Impl& impl,
         if (type == "ssh-rsa") rsa = true;
         rc = co_await session.Call(
             [&]() -> int64_t {
-              return libssh2_userauth_publickey_fromfile_ex(
-                  s, user.data(), user_len, pub.empty() ? nullptr : pub.c_str(),
-                  id.private_key.c_str(), passphrase);
+              return libssh2_userauth_publickey_fromfile_ex(s, user.data(), user_len,
+                                                            pub.empty() ? nullptr : pub.c_str(),
+                                                            id.private_key.c_str(), passphrase);
             },
             Kind::kExclusive);
         if (rc == 0) co_return Status{};
@@ -494,11 +492,13 @@ asio::awaitable<Status> Authenticate(Session& session, Session::Impl& impl,
         int count = 0;
         while (libssh2_agent_get_identity(agent.get(), &identity, prev) == 0) {
           ++count;
-          const std::string type = KeyTypeOfBlob(std::string_view(
-              reinterpret_cast<const char*>(identity->blob), identity->blob_len));
+          const std::string type = KeyTypeOfBlob(
+              std::string_view(reinterpret_cast<const char*>(identity->blob), identity->blob_len));
           if (type == "ssh-rsa") rsa = true;
           rc = co_await session.Call(
-              [&]() -> int64_t { return libssh2_agent_userauth(agent.get(), user.c_str(), identity); },
+              [&]() -> int64_t {
+                return libssh2_agent_userauth(agent.get(), user.c_str(), identity);
+              },
               Kind::kExclusive);
           if (rc == 0) co_return Status{};
           if (IsTransportError(rc)) co_return session.MakeError(rc, "authenticating");
@@ -618,11 +618,11 @@ asio::awaitable<Result<std::unique_ptr<Session>>> Session::Connect(asio::any_io_
   std::unique_ptr<Session> session(new Session(std::make_unique<Impl>(ex)));
   asio::steady_timer timer(ex);
   timer.expires_after(opts.connect_timeout);
-  auto outcome = co_await (Establish(*session, *session->impl_, opts) ||
-                           timer.async_wait(kNoThrow));
+  auto outcome =
+      co_await (Establish(*session, *session->impl_, opts) || timer.async_wait(kNoThrow));
   if (outcome.index() == 1) {
-    co_return Error{errc::kTimeout, "connecting to " + opts.host + ":" +
-                                        std::to_string(opts.port) + ": no success within " +
+    co_return Error{errc::kTimeout, "connecting to " + opts.host + ":" + std::to_string(opts.port) +
+                                        ": no success within " +
                                         std::to_string(opts.connect_timeout.count()) + " ms"};
   }
   Status status = std::get<0>(std::move(outcome));
@@ -700,14 +700,12 @@ Channel& Channel::operator=(Channel&& other) noexcept {
   return *this;
 }
 
-
 asio::awaitable<Result<size_t>> Channel::Write(std::span<const std::byte> data) {
   if (channel_ == nullptr) co_return Error{errc::kInvalidArgument, "write on a closed channel"};
   if (data.empty()) co_return size_t{0};
   LIBSSH2_CHANNEL* ch = channel_;
   int64_t rc = co_await session_->Call([&]() -> int64_t {
-    return libssh2_channel_write_ex(ch, 0, reinterpret_cast<const char*>(data.data()),
-                                    data.size());
+    return libssh2_channel_write_ex(ch, 0, reinterpret_cast<const char*>(data.data()), data.size());
   });
   if (rc < 0) co_return session_->MakeError(rc, "writing to a channel");
   co_return static_cast<size_t>(rc);
@@ -733,7 +731,8 @@ asio::awaitable<Status> Channel::Close() {
   int64_t rc = co_await session_->Call([&]() -> int64_t { return libssh2_channel_close(ch); });
   if (rc == Session::kCallAborted) co_return Status{};  // the session frees it
   Status status;
-  if (rc != 0 && rc != LIBSSH2_ERROR_CHANNEL_CLOSED) status = session_->MakeError(rc, "closing a channel");
+  if (rc != 0 && rc != LIBSSH2_ERROR_CHANNEL_CLOSED)
+    status = session_->MakeError(rc, "closing a channel");
   // libssh2_channel_free also waits for the server's CLOSE; if it fails, the channel
   // stays with the session, which frees it.
   int64_t freed = co_await session_->Call([&]() -> int64_t { return libssh2_channel_free(ch); });

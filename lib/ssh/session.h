@@ -25,7 +25,6 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

@@ -96,12 +96,23 @@ std::optional<int> ParseTime(std::string_view s) {
     int64_t unit = 1;
     if (i < s.size()) {
       switch (std::tolower(static_cast<unsigned char>(s[i]))) {
-        case 's': unit = 1; break;
-        case 'm': unit = 60; break;
-        case 'h': unit = 3600; break;
-        case 'd': unit = 86400; break;
-        case 'w': unit = 7 * 86400; break;
-        default: return std::nullopt;
+        case 's':
+          unit = 1;
+          break;
+        case 'm':
+          unit = 60;
+          break;
+        case 'h':
+          unit = 3600;
+          break;
+        case 'd':
+          unit = 86400;
+          break;
+        case 'w':
+          unit = 7 * 86400;
+          break;
+        default:
+          return std::nullopt;
       }
       ++i;
     }
@@ -133,7 +144,7 @@ TokenCheck CheckTokens(std::string_view value, std::string_view allowed, char* b
     if (t == '%' || allowed.find(t) != std::string_view::npos) continue;
     *bad = t;
     return std::string_view("CijkLl").find(t) != std::string_view::npos ? TokenCheck::kUnsupported
-                                                                         : TokenCheck::kInvalid;
+                                                                        : TokenCheck::kInvalid;
   }
   return TokenCheck::kOk;
 }
@@ -152,7 +163,8 @@ Result<bool> CheckEntry(const SshConfigEntry& e, std::vector<std::string>& warni
   auto tokens = [&](std::string_view value, std::string_view allowed) -> Result<bool> {
     char bad = 0;
     switch (CheckTokens(value, allowed, &bad)) {
-      case TokenCheck::kOk: return true;
+      case TokenCheck::kOk:
+        return true;
       case TokenCheck::kUnsupported:
         warnings.push_back(e.origin + ": " + k + ": token %" + std::string(1, bad) +
                            " is not supported by ferry; line ignored");
@@ -194,15 +206,16 @@ Result<bool> CheckEntry(const SshConfigEntry& e, std::vector<std::string>& warni
   if (k == "stricthostkeychecking") {
     if (Status s = one_arg(); !s) return s.error();
     const std::string v = Lower(args[0]);
-    if (v != "yes" && v != "no" && v != "accept-new" && v != "ask" && v != "off" &&
-        v != "true" && v != "false") {
+    if (v != "yes" && v != "no" && v != "accept-new" && v != "ask" && v != "off" && v != "true" &&
+        v != "false") {
       return Invalid(e.origin, "bad StrictHostKeyChecking value '" + args[0] + "'");
     }
     return true;
   }
   if (k == "identitiesonly") {
     if (Status s = one_arg(); !s) return s.error();
-    if (!ParseYesNo(args[0])) return Invalid(e.origin, "bad IdentitiesOnly value '" + args[0] + "'");
+    if (!ParseYesNo(args[0]))
+      return Invalid(e.origin, "bad IdentitiesOnly value '" + args[0] + "'");
     return true;
   }
   if (k == "connecttimeout") {
@@ -258,13 +271,27 @@ std::string ExpandTokens(std::string_view value, const Tokens& t) {
       continue;
     }
     switch (value[++i]) {
-      case '%': out += '%'; break;
-      case 'd': out += t.d; break;
-      case 'h': out += t.h; break;
-      case 'n': out += t.n; break;
-      case 'p': out += t.p; break;
-      case 'r': out += t.r; break;
-      case 'u': out += t.u; break;
+      case '%':
+        out += '%';
+        break;
+      case 'd':
+        out += t.d;
+        break;
+      case 'h':
+        out += t.h;
+        break;
+      case 'n':
+        out += t.n;
+        break;
+      case 'p':
+        out += t.p;
+        break;
+      case 'r':
+        out += t.r;
+        break;
+      case 'u':
+        out += t.u;
+        break;
       default:  // rejected by the parser; kept verbatim for hand-built configs
         out += '%';
         out += value[i];
@@ -318,8 +345,8 @@ struct Loader {
   SshConfig out;
   int files = 0;
 
-  Status Load(const std::string& path, int depth,
-              const std::vector<std::vector<std::string>>& base, const std::string& from) {
+  Status Load(const std::string& path, int depth, const std::vector<std::vector<std::string>>& base,
+              const std::string& from) {
     if (++files > kMaxIncludedFiles) {
       return Invalid(from, "more than " + std::to_string(kMaxIncludedFiles) + " files included");
     }
@@ -405,7 +432,8 @@ Result<SshConfig> ParseSshConfig(std::string_view text, std::string_view file_na
         conditions = {{"*"}};
         skipping = false;
       } else {
-        config.warnings.push_back(origin + ": only \"Match all\" is supported; this Match block is ignored");
+        config.warnings.push_back(origin +
+                                  ": only \"Match all\" is supported; this Match block is ignored");
         skipping = true;
       }
       continue;

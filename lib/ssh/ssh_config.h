@@ -38,9 +38,9 @@ namespace ferry::ssh {
 
 // What a config says about one host. Empty / 0 / nullopt: not set by the config.
 struct HostConfig {
-  std::string hostname;  // HostName, %h expanded
-  std::string user;      // User
-  uint16_t port = 0;     // Port
+  std::string hostname;                     // HostName, %h expanded
+  std::string user;                         // User
+  uint16_t port = 0;                        // Port
   std::vector<std::string> identity_files;  // IdentityFile, expanded, in order
   std::string known_hosts;                  // UserKnownHostsFile (first), expanded
   // Lower case as written: "yes", "no", "accept-new", "ask", "off", "true", "false".

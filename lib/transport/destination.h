@@ -29,9 +29,9 @@
 namespace ferry::transport {
 
 struct Listing {
-  bool exists = false;          // false: the directory is not there (not an error)
-  std::vector<Entry> entries;   // unsafe names already dropped
-  size_t unsafe_names = 0;      // how many were dropped (reported by the engine)
+  bool exists = false;         // false: the directory is not there (not an error)
+  std::vector<Entry> entries;  // unsafe names already dropped
+  size_t unsafe_names = 0;     // how many were dropped (reported by the engine)
 };
 
 struct CommitAttrs {
@@ -83,7 +83,7 @@ class Destination {
   virtual asio::awaitable<Status> Rename(std::string from, std::string to) = 0;
   // Up to `max_bytes` from the start of a file (e.g. a zstd frame header).
   virtual asio::awaitable<Result<std::vector<std::byte>>> ReadHead(std::string path,
-                                                                    size_t max_bytes) = 0;
+                                                                   size_t max_bytes) = 0;
   // Streams a whole file into `sink_fn` chunk by chunk (for --checksum). The
   // callback runs on an unspecified thread, never concurrently with itself.
   using ChunkFn = std::function<void(std::span<const std::byte>)>;

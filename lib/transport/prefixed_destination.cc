@@ -5,8 +5,8 @@
 
 namespace ferry::transport {
 
-PrefixedDestination::PrefixedDestination(Destination& inner, std::string prefix,
-                                         uint32_t leaf_mode, bool open_inner)
+PrefixedDestination::PrefixedDestination(Destination& inner, std::string prefix, uint32_t leaf_mode,
+                                         bool open_inner)
     : inner_(inner), prefix_(std::move(prefix)), leaf_mode_(leaf_mode), open_inner_(open_inner) {}
 
 std::string PrefixedDestination::Full(std::string_view rel) const {
@@ -83,8 +83,8 @@ asio::awaitable<Status> PrefixedDestination::Rename(std::string from, std::strin
   co_return co_await inner_.Rename(std::move(full_from), std::move(full_to));
 }
 
-asio::awaitable<Result<std::vector<std::byte>>> PrefixedDestination::ReadHead(
-    std::string path, size_t max_bytes) {
+asio::awaitable<Result<std::vector<std::byte>>> PrefixedDestination::ReadHead(std::string path,
+                                                                              size_t max_bytes) {
   std::string full = Full(path);
   co_return co_await inner_.ReadHead(std::move(full), max_bytes);
 }

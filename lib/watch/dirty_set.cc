@@ -183,8 +183,7 @@ void DirtySet::MovedFrom(uint32_t cookie, std::string_view path, bool is_dir) {
   pending_moves_[cookie] = {std::string(path), is_dir};
 }
 
-std::optional<std::string> DirtySet::MovedTo(uint32_t cookie, std::string_view path,
-                                             bool is_dir) {
+std::optional<std::string> DirtySet::MovedTo(uint32_t cookie, std::string_view path, bool is_dir) {
   auto it = pending_moves_.find(cookie);
   if (it == pending_moves_.end()) {
     // Moved in from outside the tree: new content.

@@ -126,7 +126,7 @@ class DirtySet {
   std::set<std::string> writing_;
   bool writing_overflow_ = false;  // stopped tracking writers: not Settled() until Take()
   std::unordered_map<uint32_t, PendingMove> pending_moves_;
-  uint64_t dir_renames_ = 0;        // directory renames recorded so far
+  uint64_t dir_renames_ = 0;  // directory renames recorded so far
   uint64_t dir_renames_at_take_ = 0;
 };
 

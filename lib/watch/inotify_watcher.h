@@ -45,8 +45,8 @@ struct inotify_event;
 namespace ferry::watch {
 
 struct WatcherConfig {
-  std::string root;                          // absolute path of the source directory
-  std::optional<std::string> single_file;    // only this name in `root` matters
+  std::string root;                                  // absolute path of the source directory
+  std::optional<std::string> single_file;            // only this name in `root` matters
   std::shared_ptr<const filter::FilterSet> filters;  // may be null
   size_t max_dirty = DirtySet::kDefaultMaxEntries;
   // Test hook, called once per read(): returning true drops what was read and

@@ -53,9 +53,7 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kTuple = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr size_t kMaxPreserved = 100'000;
 
-bool IsTransient(std::error_code ec) {
-  return ec == errc::kConnectionLost || ec == errc::kTimeout;
-}
+bool IsTransient(std::error_code ec) { return ec == errc::kConnectionLost || ec == errc::kTimeout; }
 
 // A source path that disappeared while a run looked at it. In a watched tree
 // the event that removed it is already queued, so it is not a failure.
@@ -65,8 +63,8 @@ bool IsVanished(std::error_code ec, std::string_view stage) {
 }
 
 bool IsFatal(std::error_code ec) {
-  return ec == errc::kAuthFailed || ec == errc::kHostKeyMismatch ||
-         ec == errc::kHostKeyUnknown || ec == errc::kHostKeyRevoked;
+  return ec == errc::kAuthFailed || ec == errc::kHostKeyMismatch || ec == errc::kHostKeyUnknown ||
+         ec == errc::kHostKeyRevoked;
 }
 
 void AddTotals(Totals& t, const Totals& r) {
@@ -342,7 +340,8 @@ class WatchLoop {
       // Collect until settled, quiet for `coalesce`, or `max_delay` passed.
       const auto first = Clock::now();
       while (!stopping() && !watcher_.Settled() && !watcher_.source_gone()) {
-        auto deadline = std::min(watcher_.last_event() + config_.coalesce, first + config_.max_delay);
+        auto deadline =
+            std::min(watcher_.last_event() + config_.coalesce, first + config_.max_delay);
         if (watcher_.RescanWaitsForWalk()) {
           deadline = Clock::time_point::max();  // the walk's end wakes us
         } else if (Clock::now() >= deadline) {
@@ -436,9 +435,9 @@ class WatchLoop {
     bool transient = IsTransient(fatal);
     size_t before = r.problems.size();
     // Only vanished files were counted as failed; a vanished directory was not.
-    uint64_t vanished_files = static_cast<uint64_t>(std::count_if(
-        r.problems.begin(), r.problems.end(),
-        [](const Problem& p) { return p.code == errc::kSourceVanished; }));
+    uint64_t vanished_files = static_cast<uint64_t>(
+        std::count_if(r.problems.begin(), r.problems.end(),
+                      [](const Problem& p) { return p.code == errc::kSourceVanished; }));
     std::erase_if(r.problems, [](const Problem& p) { return IsVanished(p.code, p.stage); });
     r.totals.files_failed -= std::min(r.totals.files_failed, vanished_files);
     before = r.problems.size();
@@ -492,8 +491,8 @@ class WatchLoop {
           co_return Outcome3::kTransient;
         }
         if (IsFatal(st.code())) {
-          Fatal(st.code(), "cannot open destination " + dest_.Describe() + ": " +
-                               st.error().Message());
+          Fatal(st.code(),
+                "cannot open destination " + dest_.Describe() + ": " + st.error().Message());
           co_return Outcome3::kFatal;
         }
       } else {
@@ -581,10 +580,11 @@ class WatchLoop {
     }
     batch.deleted.clear();
     if (config_.engine.max_delete && removals.size() > *config_.engine.max_delete) {
-      AddProblem("", "delete",
-                 Error{errc::kMaxDeleteExceeded,
-                       std::to_string(removals.size()) + " deletions in one batch, --max-delete is " +
-                           std::to_string(*config_.engine.max_delete) + ": none done"});
+      AddProblem(
+          "", "delete",
+          Error{errc::kMaxDeleteExceeded,
+                std::to_string(removals.size()) + " deletions in one batch, --max-delete is " +
+                    std::to_string(*config_.engine.max_delete) + ": none done"});
       removals.clear();
     }
     for (size_t i = 0; i < removals.size(); ++i) {
@@ -674,7 +674,8 @@ class WatchLoop {
     std::shared_ptr<const filter::FilterSet> filters = config_.filters;
     if (!filters || filters->empty()) return {};
     if (prefix.empty()) {
-      return [filters](std::string_view rel, bool is_dir) { return filters->Excluded(rel, is_dir); };
+      return
+          [filters](std::string_view rel, bool is_dir) { return filters->Excluded(rel, is_dir); };
     }
     return [filters, prefix](std::string_view rel, bool is_dir) {
       return filters->Excluded(JoinRel(prefix, rel), is_dir);

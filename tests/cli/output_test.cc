@@ -1,9 +1,8 @@
 #include "cli/output.h"
 
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -37,7 +36,8 @@ TEST(OutputTest, JsonStaysValidForNonUtf8NamesWarningsAndNotes) {
   ConsoleObserver observer(mode);
   Report report;
   report.notes.push_back("server said \xff\xfe");
-  report.problems.push_back({"bad\xff", "write", std::make_error_code(std::errc::io_error), "bad\xff"});
+  report.problems.push_back(
+      {"bad\xff", "write", std::make_error_code(std::errc::io_error), "bad\xff"});
   std::string out = CaptureStdout([&] {
     FileEvent ev;
     ev.path = "caf\xc3\xa9 \xff\n";

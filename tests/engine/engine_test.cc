@@ -1,6 +1,4 @@
 // engine::RunPush against an in-memory destination, with faults injected.
-#include "lib/engine/push_engine.h"
-
 #include <gtest/gtest.h>
 
 #include <asio/co_spawn.hpp>
@@ -10,6 +8,7 @@
 
 #include "ferry/error.h"
 #include "lib/base/path.h"
+#include "lib/engine/push_engine.h"
 #include "tests/engine/fake_destination.h"
 #include "tests/testing/tree.h"
 
@@ -17,8 +16,8 @@ namespace ferry::engine {
 namespace {
 
 using testing::FakeDestination;
-using testing::FaultyDestination;
 using testing::Fault;
+using testing::FaultyDestination;
 using testing::Op;
 
 constexpr int64_t kOld = 1'000'000'000'123'456'789;  // 2001-09-09, odd nanoseconds
@@ -59,12 +58,11 @@ class EngineTest : public ::testing::Test {
     Report report;
     bool done = false;
     std::exception_ptr error;
-    asio::co_spawn(io, RunPush(std::move(config), dest, pool),
-                   [&](std::exception_ptr e, Report r) {
-                     error = e;
-                     report = std::move(r);
-                     done = true;
-                   });
+    asio::co_spawn(io, RunPush(std::move(config), dest, pool), [&](std::exception_ptr e, Report r) {
+      error = e;
+      report = std::move(r);
+      done = true;
+    });
     io.run();
     pool.join();
     if (error) std::rethrow_exception(error);
@@ -189,9 +187,10 @@ TEST_F(EngineTest, PerFileFailuresAreProblemsWithPathStageAndCodeAndTheRunGoesOn
   };
   // A file read whole in one chunk goes through Destination::PutFile, whose
   // single step reports every failure (commit included) as "write".
-  for (const Want& w : {Want{"create_fails", "write", eacces}, Want{"commit_fails", "write", enospc},
-                        Want{"link_fails", "symlink", eacces}, Want{"mkdir_fails", "mkdir", eacces},
-                        Want{"list_fails", "list", eio}}) {
+  for (const Want& w :
+       {Want{"create_fails", "write", eacces}, Want{"commit_fails", "write", enospc},
+        Want{"link_fails", "symlink", eacces}, Want{"mkdir_fails", "mkdir", eacces},
+        Want{"list_fails", "list", eio}}) {
     const Problem* p = FindProblem(r, w.path);
     ASSERT_NE(p, nullptr) << w.path;
     EXPECT_EQ(p->stage, w.stage) << w.path;
@@ -261,11 +260,12 @@ TEST_F(EngineTest, NonRetryableErrorIsNotRetried) {
 void MakeWideTree(const std::string& root, int dirs, int files_per_dir) {
   for (int d = 0; d < dirs; ++d) {
     for (int f = 0; f < files_per_dir; ++f) {
-      std::string rel = "d" + std::to_string(d) + "/sub" + std::to_string(f % 3) + "/f" +
-                        std::to_string(f);
-      testing::WriteFile(root + "/" + rel, testing::RandomBytes(static_cast<size_t>(f * 37),
-                                                                static_cast<uint32_t>(d * 1000 + f)),
-                         f % 2 ? 0600 : 0644, kOld + f);
+      std::string rel =
+          "d" + std::to_string(d) + "/sub" + std::to_string(f % 3) + "/f" + std::to_string(f);
+      testing::WriteFile(
+          root + "/" + rel,
+          testing::RandomBytes(static_cast<size_t>(f * 37), static_cast<uint32_t>(d * 1000 + f)),
+          f % 2 ? 0600 : 0644, kOld + f);
     }
   }
   testing::MakeSymlink(root + "/d0/link", "../d1");

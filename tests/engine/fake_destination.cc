@@ -45,7 +45,8 @@ class FakeSink final : public transport::FileSink {
     if (finished_) co_return Status(errc::kInvalidArgument, "write after end: " + path_);
     co_await Yield();
     auto it = dest_.nodes_.find(temp_);
-    if (it == dest_.nodes_.end()) co_return Status(Sys(std::errc::no_such_file_or_directory), path_);
+    if (it == dest_.nodes_.end())
+      co_return Status(Sys(std::errc::no_such_file_or_directory), path_);
     it->second.content.append(reinterpret_cast<const char*>(data.data()), data.size());
     ++dest_.writes_;
     if (dest_.after_write) dest_.after_write(dest_.writes_);
@@ -101,7 +102,9 @@ class FakeSink final : public transport::FileSink {
   bool finished_ = false;
 };
 
-FakeDestination::FakeDestination() { nodes_[""] = FakeNode{EntryType::kDirectory, "", "", 0755, 0}; }
+FakeDestination::FakeDestination() {
+  nodes_[""] = FakeNode{EntryType::kDirectory, "", "", 0755, 0};
+}
 FakeDestination::~FakeDestination() = default;
 
 void FakeDestination::PutFile(const std::string& path, std::string content, int64_t mtime_ns,
@@ -176,8 +179,8 @@ asio::awaitable<Result<std::unique_ptr<transport::FileSink>>> FakeDestination::C
     std::string path) {
   co_await Yield();
   if (Status st = CheckParentDir(path); !st.ok()) co_return st.error();
-  std::string temp = JoinRel(ParentOf(path), std::string(kTempPrefix) +
-                                                  std::to_string(sinks_created_));
+  std::string temp =
+      JoinRel(ParentOf(path), std::string(kTempPrefix) + std::to_string(sinks_created_));
   co_return std::unique_ptr<transport::FileSink>(std::make_unique<FakeSink>(*this, path, temp));
 }
 
@@ -234,7 +237,8 @@ asio::awaitable<Status> FakeDestination::ReadAll(std::string path, ChunkFn chunk
     co_return Status(Sys(std::errc::no_such_file_or_directory), path);
   }
   std::string copy = n->content;
-  chunk_fn(std::span<const std::byte>(reinterpret_cast<const std::byte*>(copy.data()), copy.size()));
+  chunk_fn(
+      std::span<const std::byte>(reinterpret_cast<const std::byte*>(copy.data()), copy.size()));
   co_return Status();
 }
 

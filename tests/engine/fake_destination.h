@@ -87,10 +87,10 @@ enum class Op { kList, kMakeDir, kCreateFile, kWrite, kCommit, kSymlink, kRemove
 
 struct Fault {
   Op op;
-  int nth = 1;                // the Nth call of `op` (1-based) fails...
-  std::error_code code;       // ...with this error
-  std::string path;           // if set, only calls for this path count
-  int times = 1;              // consecutive matching calls that fail
+  int nth = 1;           // the Nth call of `op` (1-based) fails...
+  std::error_code code;  // ...with this error
+  std::string path;      // if set, only calls for this path count
+  int times = 1;         // consecutive matching calls that fail
 };
 
 // Forwards to `inner`, failing chosen calls. Sinks are wrapped too, so Write and

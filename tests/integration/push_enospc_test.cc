@@ -1,10 +1,9 @@
 // A destination that runs out of space: every file that does not fit is a
 // per-file ENOSPC problem, and no partial file is left under its final name.
+#include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cerrno>
 #include <cstring>

@@ -1,12 +1,11 @@
 // `ferry push` to a local directory, through the public API, on real files:
 // what an rsync -a / rclone sync user expects to find afterwards.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <linux/capability.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <cstdio>
@@ -316,24 +315,22 @@ TEST_F(PushLocalTest, CompressStoresZstFilesThatZstdRestores) {
 }
 
 TEST_F(PushLocalTest, ExcludeAndIncludePatternsFollowRsyncRules) {
-  for (const char* rel : {"main.c", "main.o", "lib/util.c", "lib/util.o", "build/out.bin",
-                          "docs/build/page.html", "important.log", "other.log", "cache/x",
-                          "src/cache", "tmp/t"}) {
+  for (const char* rel :
+       {"main.c", "main.o", "lib/util.c", "lib/util.o", "build/out.bin", "docs/build/page.html",
+        "important.log", "other.log", "cache/x", "src/cache", "tmp/t"}) {
     t::WriteFile(S(rel), rel, 0644, kOld);
   }
   PushOptions o = Options();
   o.filters = {
-      {FilterRule::Kind::kExclude, "*.o"},
-      {FilterRule::Kind::kExclude, "/build/"},
-      {FilterRule::Kind::kInclude, "important.log"},
-      {FilterRule::Kind::kExclude, "*.log"},
+      {FilterRule::Kind::kExclude, "*.o"},           {FilterRule::Kind::kExclude, "/build/"},
+      {FilterRule::Kind::kInclude, "important.log"}, {FilterRule::Kind::kExclude, "*.log"},
       {FilterRule::Kind::kExclude, "cache/"},  // directories only
       {FilterRule::Kind::kExclude, "/tmp"},
   };
   Report r = Push(o);
   ASSERT_TRUE(r.ok()) << Describe(r);
-  for (const char* kept : {"main.c", "lib/util.c", "docs/build/page.html", "important.log",
-                           "src/cache"}) {
+  for (const char* kept :
+       {"main.c", "lib/util.c", "docs/build/page.html", "important.log", "src/cache"}) {
     EXPECT_TRUE(t::Exists(D(kept))) << kept;
   }
   for (const char* gone : {"main.o", "lib/util.o", "build", "other.log", "cache", "tmp"}) {

@@ -65,8 +65,8 @@ TEST(PlanTest, MtimeChangeIsUploaded) {
 TEST(PlanTest, MtimeComparedAtDestinationGranularity) {
   PlanOptions options;
   options.mtime_granularity_ns = 1'000'000'000;
-  auto actions = PlanDirectory({File("a", 3, 5'123'456'789)}, {File("a", 3, 5'000'000'000)},
-                               options, nullptr);
+  auto actions =
+      PlanDirectory({File("a", 3, 5'123'456'789)}, {File("a", 3, 5'000'000'000)}, options, nullptr);
   EXPECT_EQ(actions[0].kind, ActionKind::kSkip);
 }
 
@@ -134,8 +134,8 @@ TEST(PlanTest, DirectoryWhereFileStandsReplacesTheFile) {
 }
 
 TEST(PlanTest, SymlinkWithSameTargetIsSkipped) {
-  auto actions = PlanDirectory({Link("l", "t"), Link("m", "new")}, {Link("l", "t"), Link("m", "old")},
-                               {}, nullptr);
+  auto actions = PlanDirectory({Link("l", "t"), Link("m", "new")},
+                               {Link("l", "t"), Link("m", "old")}, {}, nullptr);
   EXPECT_EQ(Find(actions, "l")->kind, ActionKind::kSkip);
   EXPECT_EQ(Find(actions, "m")->kind, ActionKind::kSymlink);
 }
@@ -157,8 +157,8 @@ TEST(PlanTest, SpecialFilesAreSkippedWithAnAction) {
 TEST(PlanTest, UnsafeDestinationNamesAreIgnored) {
   PlanOptions options;
   options.delete_extraneous = true;
-  auto actions = PlanDirectory({}, {File("..", 1, 1), File("a/b", 1, 1), File("", 1, 1)}, options,
-                               nullptr);
+  auto actions =
+      PlanDirectory({}, {File("..", 1, 1), File("a/b", 1, 1), File("", 1, 1)}, options, nullptr);
   EXPECT_TRUE(actions.empty());
 }
 
@@ -183,8 +183,8 @@ TEST(PlanTest, CompressModeMapsToZstNames) {
 TEST(PlanTest, OutputIsSortedWithDeletionsLast) {
   PlanOptions options;
   options.delete_extraneous = true;
-  auto actions = PlanDirectory({File("c", 1, 1), File("a", 1, 1)}, {File("b", 1, 1)}, options,
-                               nullptr);
+  auto actions =
+      PlanDirectory({File("c", 1, 1), File("a", 1, 1)}, {File("b", 1, 1)}, options, nullptr);
   ASSERT_EQ(actions.size(), 3u);
   EXPECT_EQ(actions[0].name, "a");
   EXPECT_EQ(actions[1].name, "c");

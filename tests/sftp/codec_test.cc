@@ -50,9 +50,7 @@ std::string Hex(std::string_view s) {
 
 // ---- encoding ----------------------------------------------------------------
 
-TEST(SftpEncodeTest, InitCarriesTheVersion) {
-  EXPECT_EQ(Hex(EncodeInit()), "000000050100000003");
-}
+TEST(SftpEncodeTest, InitCarriesTheVersion) { EXPECT_EQ(Hex(EncodeInit()), "000000050100000003"); }
 
 TEST(SftpEncodeTest, OpenHasIdPathFlagsAndAttrs) {
   Attrs attrs;
@@ -76,8 +74,19 @@ TEST(SftpEncodeTest, AttrsWithEveryFieldAreEncodedInDraftOrder) {
   a.mtime = 20;
   a.extended = {{"k", "v"}};
   Wire expected;
-  expected.U8(10).U32(1).Str("h").U32(a.flags).U64(a.size).U32(1).U32(2).U32(0100644).U32(10).U32(
-      20).U32(1).Str("k").Str("v");
+  expected.U8(10)
+      .U32(1)
+      .Str("h")
+      .U32(a.flags)
+      .U64(a.size)
+      .U32(1)
+      .U32(2)
+      .U32(0100644)
+      .U32(10)
+      .U32(20)
+      .U32(1)
+      .Str("k")
+      .Str("v");
   EXPECT_EQ(Hex(EncodeFsetstat(1, "h", a)), Hex(expected.Packet()));
 }
 
@@ -244,10 +253,20 @@ TEST(SftpParseTest, StatusWithAndWithoutMessage) {
 TEST(SftpParseTest, NameWithAttributes) {
   Wire w;
   w.U8(104).U32(5).U32(2);
-  w.Str("file").Str("-rw-r--r-- file").U32(kAttrSize | kAttrPermissions | kAttrAcModTime).U64(
-      1234).U32(0100644).U32(100).U32(200);
-  w.Str("link").Str("lrwxrwxrwx link").U32(kAttrPermissions | kAttrExtended).U32(0120777).U32(1).Str(
-      "k").Str("v");
+  w.Str("file")
+      .Str("-rw-r--r-- file")
+      .U32(kAttrSize | kAttrPermissions | kAttrAcModTime)
+      .U64(1234)
+      .U32(0100644)
+      .U32(100)
+      .U32(200);
+  w.Str("link")
+      .Str("lrwxrwxrwx link")
+      .U32(kAttrPermissions | kAttrExtended)
+      .U32(0120777)
+      .U32(1)
+      .Str("k")
+      .Str("v");
   auto r = ParseReply(w.body);
   ASSERT_TRUE(r.ok()) << r.error().Message();
   ASSERT_EQ(r->names.size(), 2u);

@@ -58,8 +58,8 @@ class CredentialsTest : public ::testing::Test {
     fs::create_directories(src_ + "/sub");
     WriteLocalFile(src_ + "/a.txt", TestBytes(1000, 1));
     WriteLocalFile(src_ + "/sub/b.bin", TestBytes(70000, 2));
-    remote_ = sshd_.root() + "/cred/" +
-              ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    remote_ =
+        sshd_.root() + "/cred/" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
     host_field_ = "[127.0.0.1]:" + std::to_string(sshd_.port());
   }
   void TearDown() override {
@@ -70,8 +70,8 @@ class CredentialsTest : public ::testing::Test {
   PushOptions Options() {
     PushOptions options;
     options.source = src_;
-    options.destination = "sftp://" + sshd_.user() + "@127.0.0.1:" +
-                          std::to_string(sshd_.port()) + remote_;
+    options.destination =
+        "sftp://" + sshd_.user() + "@127.0.0.1:" + std::to_string(sshd_.port()) + remote_;
     options.ssh.known_hosts = sshd_.known_hosts();
     options.ssh.identity_files = {sshd_.user_key()};
     options.ssh.config_file = "none";

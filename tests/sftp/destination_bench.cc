@@ -64,10 +64,10 @@ int main(int argc, char** argv) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-    const char* argv_proxy[] = {binary.c_str(), "--listen", "127.0.0.1:0", "--target",
+    const char* argv_proxy[] = {binary.c_str(), "--listen",   "127.0.0.1:0", "--target",
                                 target.c_str(), "--delay-ms", delay.c_str(), nullptr};
-    if (posix_spawn(&proxy, binary.c_str(), &actions, nullptr,
-                    const_cast<char* const*>(argv_proxy), environ) != 0) {
+    if (posix_spawn(&proxy, binary.c_str(), &actions, nullptr, const_cast<char* const*>(argv_proxy),
+                    environ) != 0) {
       return 1;
     }
     ::close(fds[1]);
@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
     const char* colon = std::strrchr(line, ':');
     config.connect.port = static_cast<uint16_t>(std::atoi(colon + 1));
     config.connect.host_key_policy = ssh::HostKeyPolicy::kAcceptNew;
-    std::printf("via delay_proxy (%s ms each way) on port %d\n", delay.c_str(), config.connect.port);
+    std::printf("via delay_proxy (%s ms each way) on port %d\n", delay.c_str(),
+                config.connect.port);
   }
   config.root = sshd.root() + "/bench";
   const bool small = mode == "small";
@@ -122,7 +123,8 @@ int main(int argc, char** argv) {
         }
         Status st;
         for (size_t off = 0; off < data.size() && st.ok(); off += 1 << 20) {
-          auto piece = std::as_bytes(std::span(data)).subspan(off, std::min<size_t>(1 << 20, data.size() - off));
+          auto piece = std::as_bytes(std::span(data))
+                           .subspan(off, std::min<size_t>(1 << 20, data.size() - off));
           st = co_await (*sink)->Write(piece);
         }
         transport::CommitAttrs attrs;

@@ -2,8 +2,6 @@
 // commit with mode and mtime, abort, lstat listings, recursive remove, unsafe
 // paths), the fallback without posix-rename, big files over several channels,
 // and reconnection after the server drops the connection.
-#include "lib/transport/sftp/sftp_destination.h"
-
 #include <gtest/gtest.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -17,6 +15,7 @@
 #include "ferry/error.h"
 #include "lib/base/path.h"
 #include "lib/base/task_group.h"
+#include "lib/transport/sftp/sftp_destination.h"
 #include "tests/sftp/test_util.h"
 #include "tests/sshd/sshd_fixture.h"
 
@@ -303,7 +302,8 @@ TEST_F(SftpDestinationTest, MakeDirIsIdempotentAndKeepsOwnerAccess) {
     Status over_file = co_await dest.MakeDir("f", 0755);
     EXPECT_FALSE(over_file.ok());
     Status no_parent = co_await dest.MakeDir("x/y", 0755);
-    EXPECT_EQ(no_parent.code(), std::errc::no_such_file_or_directory) << no_parent.error().Message();
+    EXPECT_EQ(no_parent.code(), std::errc::no_such_file_or_directory)
+        << no_parent.error().Message();
   });
   struct stat st;
   ASSERT_EQ(::stat((remote_ + "/d").c_str(), &st), 0);
@@ -384,7 +384,8 @@ TEST_F(SftpDestinationTest, WithoutPosixRenameReplacingWorksAndIsNotedOnce) {
     CO_ASSERT_OK(co_await dest.Symlink("l", "t2"));
     std::vector<std::string> notes = dest.TakeNotes();
     CO_ASSERT_TRUE(notes.size() == 1);
-    EXPECT_EQ(notes[0], "server lacks posix-rename@openssh.com: replaced files were briefly absent");
+    EXPECT_EQ(notes[0],
+              "server lacks posix-rename@openssh.com: replaced files were briefly absent");
     EXPECT_TRUE(dest.TakeNotes().empty());
   });
   EXPECT_EQ(ReadLocalFile(remote_ + "/f"), "new");
@@ -533,7 +534,8 @@ TEST(SftpDestinationLimitsTest, ServerMaxSessionsCapsTheChannelsWithoutErrors) {
     CO_ASSERT_OK(co_await dest.Close());
   });
   for (int i = 0; i < kFiles; ++i) {
-    EXPECT_TRUE(ReadLocalFile(sshd.root() + "/dest/f" + std::to_string(i)) == TestBytes(5000 + i, i));
+    EXPECT_TRUE(ReadLocalFile(sshd.root() + "/dest/f" + std::to_string(i)) ==
+                TestBytes(5000 + i, i));
   }
   // The pool went up to the server's limit and stayed there.
   const std::string log = sshd.Log();

@@ -40,7 +40,8 @@ class Child {
   Child(const std::vector<std::string>& argv, const std::string& home, const std::string& log) {
     std::vector<std::string> env_strings = {"HOME=" + home, "PATH=/usr/bin:/bin",
                                             "USER=nobody-unused"};
-    if (const char* tmp = std::getenv("TEST_TMPDIR")) env_strings.push_back(std::string("TEST_TMPDIR=") + tmp);
+    if (const char* tmp = std::getenv("TEST_TMPDIR"))
+      env_strings.push_back(std::string("TEST_TMPDIR=") + tmp);
     std::vector<char*> args, env;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -141,7 +142,8 @@ class ExamplesSftpTest : public ::testing::Test {
       }
     }
     size_t remote_count = 0;
-    for (auto it = fs::recursive_directory_iterator(remote_); it != fs::recursive_directory_iterator(); ++it) {
+    for (auto it = fs::recursive_directory_iterator(remote_);
+         it != fs::recursive_directory_iterator(); ++it) {
       ++remote_count;
     }
     EXPECT_EQ(remote_count, count);  // and nothing else (no temp files)
@@ -187,10 +189,12 @@ TEST_F(ExamplesSftpTest, WatchProgressToSftp) {
   ASSERT_TRUE(child.running());
   // A file created while it watches arrives.
   WriteLocalFile(src_ + "/docs/new.txt", "created while watching\n");
-  ASSERT_TRUE(WaitFor([&] { return fs::exists(remote_ + "/docs/new.txt") &&
-                                   ReadLocalFile(remote_ + "/docs/new.txt") ==
-                                       "created while watching\n"; },
-                      std::chrono::seconds(seconds)))
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return fs::exists(remote_ + "/docs/new.txt") &&
+               ReadLocalFile(remote_ + "/docs/new.txt") == "created while watching\n";
+      },
+      std::chrono::seconds(seconds)))
       << "the new file did not arrive";
   // SECONDS expire: it stops by itself, cleanly.
   EXPECT_EQ(child.Wait(std::chrono::seconds(seconds + 30)), 0);

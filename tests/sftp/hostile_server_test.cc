@@ -29,10 +29,10 @@ std::string FakeServerCommand(const std::string& mode) {
 class HostileServerTest : public ::testing::Test {
  protected:
   HostileServerTest()
-      : sshd_(testing::SshdOptions{10,
-                                   {FakeServerCommand("unknown-id"),
-                                    FakeServerCommand("huge-length"),
-                                    FakeServerCommand("hostile-names")}}) {}
+      : sshd_(
+            testing::SshdOptions{10,
+                                 {FakeServerCommand("unknown-id"), FakeServerCommand("huge-length"),
+                                  FakeServerCommand("hostile-names")}}) {}
   void SetUp() override {
     Status started = sshd_.Start();
     ASSERT_TRUE(started.ok()) << started.error().Message();

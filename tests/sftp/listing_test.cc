@@ -17,7 +17,9 @@ std::string U32(uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) s.push_back(static_cast<char>((v >> shift) & 0xff));
   return s;
 }
-std::string Str(std::string_view s) { return U32(static_cast<uint32_t>(s.size())) + std::string(s); }
+std::string Str(std::string_view s) {
+  return U32(static_cast<uint32_t>(s.size())) + std::string(s);
+}
 
 // A NAME reply body as a hostile server would send it.
 std::string NameReply(const std::vector<std::pair<std::string, uint32_t>>& names) {

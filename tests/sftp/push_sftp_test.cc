@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-#include <algorithm>
 #include <iterator>
 #include <map>
 #include <random>
@@ -94,8 +94,8 @@ class PushSftpTest : public ::testing::Test {
   PushOptions Options() {
     PushOptions options;
     options.source = src_;
-    options.destination = "sftp://" + sshd_.user() + "@127.0.0.1:" +
-                          std::to_string(sshd_.port()) + remote_;
+    options.destination =
+        "sftp://" + sshd_.user() + "@127.0.0.1:" + std::to_string(sshd_.port()) + remote_;
     options.ssh.known_hosts = sshd_.known_hosts();
     options.ssh.identity_files = {sshd_.user_key()};
     options.ssh.config_file = "none";
@@ -112,7 +112,8 @@ class PushSftpTest : public ::testing::Test {
   void ExpectSameTree(bool compressed = false) {
     std::vector<std::string> local = Walk(src_);
     std::vector<std::string> remote = Walk(remote_);
-    for (const std::string& r : remote) EXPECT_FALSE(IsTempName(fs::path(r).filename().string())) << r;
+    for (const std::string& r : remote)
+      EXPECT_FALSE(IsTempName(fs::path(r).filename().string())) << r;
     std::vector<std::string> expected;
     for (const std::string& rel : local) {
       const std::string l = src_ + "/" + rel;

@@ -33,15 +33,15 @@ void RunCoroutine(asio::io_context& io, Body&& body) {
 }
 
 // ASSERT_* cannot be used in coroutines (they `return`): these co_return.
-#define CO_ASSERT_TRUE(cond)                         \
-  if (!(cond)) {                                     \
+#define CO_ASSERT_TRUE(cond)                      \
+  if (!(cond)) {                                  \
     ADD_FAILURE() << "CO_ASSERT_TRUE(" #cond ")"; \
-    co_return;                                       \
+    co_return;                                    \
   }
-#define CO_ASSERT_OK(expr)                                                            \
-  if (auto&& co_assert_value = (expr); !co_assert_value.ok()) {                       \
+#define CO_ASSERT_OK(expr)                                                      \
+  if (auto&& co_assert_value = (expr); !co_assert_value.ok()) {                 \
     ADD_FAILURE() << #expr << " failed: " << co_assert_value.error().Message(); \
-    co_return;                                                                        \
+    co_return;                                                                  \
   }
 
 inline std::string ReadLocalFile(const std::string& path) {

@@ -20,7 +20,10 @@ std::string KeyB() {
 std::string KeyA() { return *Base64Decode(kKeyA); }
 
 std::string Ecdsa() {
-  std::string blob("\0\0\0\x13" "ecdsa-sha2-nistp256", 23);
+  std::string blob(
+      "\0\0\0\x13"
+      "ecdsa-sha2-nistp256",
+      23);
   blob += std::string(40, '\x22');
   return blob;
 }

@@ -125,8 +125,8 @@ TEST(SshConfigTest, IdentityFileTildeExpands) {
 }
 
 TEST(SshConfigTest, IdentityFilesAccumulateInFileOrder) {
-  const HostConfig hc =
-      ResolveText("Host web\n IdentityFile /a\nHost *\n IdentityFile /b\n IdentityFile /c\n", "web");
+  const HostConfig hc = ResolveText(
+      "Host web\n IdentityFile /a\nHost *\n IdentityFile /b\n IdentityFile /c\n", "web");
   EXPECT_EQ(hc.identity_files, (std::vector<std::string>{"/a", "/b", "/c"}));
 }
 
@@ -153,8 +153,7 @@ TEST(SshConfigTest, RemoteUserTokenDefaultsToLocalUser) {
 }
 
 TEST(SshConfigTest, HostNameExpandsAlias) {
-  EXPECT_EQ(ResolveText("Host *\n HostName %h.corp.example\n", "web").hostname,
-            "web.corp.example");
+  EXPECT_EQ(ResolveText("Host *\n HostName %h.corp.example\n", "web").hostname, "web.corp.example");
 }
 
 TEST(SshConfigTest, HostNameRejectsOtherTokens) {

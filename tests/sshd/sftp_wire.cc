@@ -8,8 +8,15 @@ namespace ferry::testing {
 namespace {
 
 enum : uint8_t {
-  kInit = 1, kVersion = 2, kOpen = 3, kClose = 4, kRead = 5, kWrite = 6,
-  kStatus = 101, kHandle = 102, kData = 103,
+  kInit = 1,
+  kVersion = 2,
+  kOpen = 3,
+  kClose = 4,
+  kRead = 5,
+  kWrite = 6,
+  kStatus = 101,
+  kHandle = 102,
+  kData = 103,
 };
 enum : uint32_t { kRead_ = 0x1, kWriteFlag = 0x2, kCreat = 0x8, kTrunc = 0x10 };
 constexpr uint32_t kStatusOk = 0, kStatusEof = 1;
@@ -30,13 +37,19 @@ struct Reader {
   std::string_view in;
   bool ok = true;
   uint8_t U8() {
-    if (in.empty()) { ok = false; return 0; }
+    if (in.empty()) {
+      ok = false;
+      return 0;
+    }
     uint8_t v = static_cast<uint8_t>(in[0]);
     in.remove_prefix(1);
     return v;
   }
   uint32_t U32() {
-    if (in.size() < 4) { ok = false; return 0; }
+    if (in.size() < 4) {
+      ok = false;
+      return 0;
+    }
     uint32_t v = 0;
     for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
     in.remove_prefix(4);
@@ -44,7 +57,10 @@ struct Reader {
   }
   std::string String() {
     uint32_t n = U32();
-    if (!ok || n > in.size()) { ok = false; return {}; }
+    if (!ok || n > in.size()) {
+      ok = false;
+      return {};
+    }
     std::string s(in.substr(0, n));
     in.remove_prefix(n);
     return s;
@@ -108,7 +124,8 @@ asio::awaitable<Status> SftpWire::ExpectOk(uint32_t id) {
   uint32_t got_id = r.U32();
   uint32_t code = r.U32();
   if (!r.ok || type != kStatus || got_id != id) co_return ProtocolError("expected SSH_FXP_STATUS");
-  if (code != kStatusOk) co_return ProtocolError("SFTP status " + std::to_string(code) + ": " + r.String());
+  if (code != kStatusOk)
+    co_return ProtocolError("SFTP status " + std::to_string(code) + ": " + r.String());
   co_return Status{};
 }
 
@@ -125,7 +142,8 @@ asio::awaitable<Result<std::string>> SftpWire::Open(const std::string& path, uin
   Reader r{*reply};
   uint8_t type = r.U8();
   if (r.U32() != id) co_return ProtocolError("reply to another request");
-  if (type == kStatus) co_return ProtocolError("open " + path + " failed: status " + std::to_string(r.U32()));
+  if (type == kStatus)
+    co_return ProtocolError("open " + path + " failed: status " + std::to_string(r.U32()));
   std::string handle = r.String();
   if (type != kHandle || !r.ok) co_return ProtocolError("expected SSH_FXP_HANDLE");
   co_return handle;
@@ -175,7 +193,8 @@ asio::awaitable<Result<std::string>> SftpWire::GetFile(std::string path) {
     if (r.U32() != id) co_return ProtocolError("reply to another request");
     if (type == kStatus) {
       uint32_t code = r.U32();
-      if (code != kStatusEof) co_return ProtocolError("read failed: status " + std::to_string(code));
+      if (code != kStatusEof)
+        co_return ProtocolError("read failed: status " + std::to_string(code));
       break;
     }
     std::string chunk = r.String();

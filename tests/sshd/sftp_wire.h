@@ -5,7 +5,6 @@
 #define FERRY_TESTS_SSHD_SFTP_WIRE_H_
 
 #include <asio/awaitable.hpp>
-
 #include <cstdint>
 #include <string>
 #include <string_view>

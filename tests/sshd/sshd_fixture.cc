@@ -301,7 +301,8 @@ void TestSshd::SignalAll(int sig) {
   ::kill(pid_, sig);
   if (sig != SIGKILL) ::kill(pid_, SIGCONT);
   // Reap orphans that were handed to us (we are a child subreaper).
-  for (pid_t child : children) WaitFor(child, std::chrono::milliseconds(sig == SIGKILL ? 2000 : 200));
+  for (pid_t child : children)
+    WaitFor(child, std::chrono::milliseconds(sig == SIGKILL ? 2000 : 200));
 }
 
 Status TestSshd::Stop() {

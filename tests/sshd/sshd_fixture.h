@@ -67,8 +67,8 @@ class TestSshd {
   uint16_t port() const { return port_; }
   const std::string& user() const { return user_; }
 
-  const std::string& dir() const { return dir_; }  // the fixture's private directory
-  const std::string& root() const { return root_; }  // data dir for the remote side
+  const std::string& dir() const { return dir_; }            // the fixture's private directory
+  const std::string& root() const { return root_; }          // data dir for the remote side
   const std::string& user_key() const { return user_key_; }  // private key; ".pub" beside
   const std::string& known_hosts() const { return known_hosts_; }
   const std::string& config_path() const { return config_; }

@@ -1,16 +1,16 @@
 // End-to-end tests of ferry::ssh::Session against a real OpenSSH sshd (TestSshd).
 #include "tests/sshd/sshd_fixture.h"
 
-#include <gtest/gtest.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <filesystem>
 #include <fstream>
@@ -63,8 +63,8 @@ T RunIo(asio::io_context& io, std::function<asio::awaitable<T>(asio::any_io_exec
 }
 
 Result<std::unique_ptr<Session>> Connect(asio::io_context& io, ssh::ConnectOptions opts) {
-  return RunIo<Result<std::unique_ptr<Session>>>(io, 
-      [&](asio::any_io_executor ex) { return Session::Connect(ex, opts); });
+  return RunIo<Result<std::unique_ptr<Session>>>(
+      io, [&](asio::any_io_executor ex) { return Session::Connect(ex, opts); });
 }
 
 std::string ReadFile(const std::string& path) {
@@ -203,8 +203,8 @@ TEST_F(SshdFixtureTest, ChangedHostKeyIsMismatchNamingBothFingerprints) {
 }
 
 TEST_F(SshdFixtureTest, RevokedHostKeyIsRefused) {
-  WriteFile(sshd_.known_hosts(), ReadFile(sshd_.known_hosts()) + "@revoked * " +
-                                     sshd_.host_key_ed25519() + "\n");
+  WriteFile(sshd_.known_hosts(),
+            ReadFile(sshd_.known_hosts()) + "@revoked * " + sshd_.host_key_ed25519() + "\n");
   auto session = Connect(io_, sshd_.ConnectOptions());
   ASSERT_FALSE(session.ok());
   EXPECT_EQ(session.code(), errc::kHostKeyRevoked) << session.error().Message();

@@ -33,8 +33,8 @@ TEST(DirtySetTest, SubtreeCoversDirectoriesAndSubtreesBelowIt) {
   set.SubtreeChanged("a/b/c");
   set.DirChanged("x");
   set.SubtreeChanged("a");
-  set.DirChanged("a/b/c/d");   // covered
-  set.SubtreeChanged("a/z");   // covered
+  set.DirChanged("a/b/c/d");  // covered
+  set.SubtreeChanged("a/z");  // covered
   Batch b = set.Take();
   EXPECT_EQ(b.subtrees, Strings{"a"});
   EXPECT_EQ(b.dirs, Strings{"x"});

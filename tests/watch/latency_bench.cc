@@ -137,7 +137,8 @@ int main(int argc, char** argv) {
               Percentile(observer.batch_ms, 0.5), Percentile(observer.batch_ms, 0.95),
               observer.batch_ms.size());
   std::printf("idle: %.1f ms CPU over 2 s\n", idle_cpu * 1000);
-  std::printf("watch report: %s, %llu files sent\n", report.ok() ? "ok" : report.fatal_message.c_str(),
+  std::printf("watch report: %s, %llu files sent\n",
+              report.ok() ? "ok" : report.fatal_message.c_str(),
               static_cast<unsigned long long>(report.totals.files_sent));
   fs::remove_all(base);
   return 0;

@@ -29,9 +29,9 @@ class FlakyDestination final : public transport::Destination {
   explicit FlakyDestination(std::unique_ptr<transport::Destination> inner)
       : inner_(std::move(inner)) {}
 
-  std::atomic<int> fail_creates{0};        // next N CreateFile calls: kConnectionLost
-  std::atomic<int> fail_renames{0};        // next N Rename calls: kConnectionLost
-  std::atomic<bool> refuse_auth{false};    // Open fails with kAuthFailed
+  std::atomic<int> fail_creates{0};      // next N CreateFile calls: kConnectionLost
+  std::atomic<int> fail_renames{0};      // next N Rename calls: kConnectionLost
+  std::atomic<bool> refuse_auth{false};  // Open fails with kAuthFailed
   std::atomic<int> opens{0};
 
   std::string Describe() const override { return inner_->Describe(); }
@@ -98,8 +98,8 @@ class WatchLoopTest : public ::testing::Test {
     config_.engine.stop = stop_.get_token();
     config_.backoff_min = std::chrono::milliseconds(5);
     config_.backoff_max = std::chrono::milliseconds(50);
-    dest_impl_ = std::make_unique<FlakyDestination>(
-        transport::MakeLocalDestination(dest_.string(), pool_));
+    dest_impl_ =
+        std::make_unique<FlakyDestination>(transport::MakeLocalDestination(dest_.string(), pool_));
   }
 
   void TearDown() override {
@@ -157,9 +157,10 @@ TEST_F(WatchLoopTest, ForcedOverflowStillEndsConsistentAndKeepsDestOnlyEntries) 
   WriteFile(src_ / "doomed.txt", "d");
   WriteFile(src_ / "old" / "x.txt", "x");
   WriteFile(dest_ / "dest-only.txt", "mine");
-  // Every second read() is dropped and reported as IN_Q_OVERFLOW.
+  // Every other read() is dropped and reported as IN_Q_OVERFLOW, starting with
+  // the first: all the changes below may well arrive in a single read.
   auto reads = std::make_shared<std::atomic<int>>(0);
-  config_.drop_read_as_overflow = [reads] { return (++*reads % 2) == 0; };
+  config_.drop_read_as_overflow = [reads] { return (++*reads % 2) == 1; };
   Start();
   for (int round = 0; round < 5; ++round) {
     std::string r = std::to_string(round);

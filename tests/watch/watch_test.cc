@@ -67,8 +67,10 @@ class WatchTest : public ::testing::Test {
       Tree s = ReadTree(src_), d = ReadTree(dest_);
       std::string diff;
       for (auto& [k, v] : s) {
-        if (d.count(k) == 0) diff += " missing:" + k;
-        else if (d[k] != v) diff += " differs:" + k;
+        if (d.count(k) == 0)
+          diff += " missing:" + k;
+        else if (d[k] != v)
+          diff += " differs:" + k;
       }
       for (auto& [k, v] : d) {
         if (s.count(k) == 0) diff += " extra:" + k;
@@ -211,8 +213,8 @@ TEST_F(WatchTest, BurstOfTenThousandSmallFilesAllArrive) {
     std::ofstream out(src_ / ("d" + std::to_string(i % 10)) / ("f" + std::to_string(i)));
     out << i;
   }
-  EXPECT_TRUE(WaitFor([&] { return ReadTree(src_) == ReadTree(dest_); },
-                      std::chrono::seconds(120)));
+  EXPECT_TRUE(
+      WaitFor([&] { return ReadTree(src_) == ReadTree(dest_); }, std::chrono::seconds(120)));
 }
 
 TEST_F(WatchTest, StopDuringALargeUploadLeavesNoTempAndNoPartialFile) {

@@ -133,9 +133,8 @@ Status RemoveTree(int dirfd, const std::string& name, const std::string& what) {
 // Sets mode and mtime on the open temp file, optionally syncs, closes it
 // (checking close, which can report delayed write errors) and renames it over
 // `final_name`. The caller removes the temp on failure.
-Status FinishFile(Fd& file, int dirfd, const std::string& temp_name,
-                  const std::string& final_name, const CommitAttrs& attrs,
-                  const std::string& display) {
+Status FinishFile(Fd& file, int dirfd, const std::string& temp_name, const std::string& final_name,
+                  const CommitAttrs& attrs, const std::string& display) {
   int fd = file.get();
   if (::fchmod(fd, attrs.mode & 07777) != 0) return Error{LastSystemError(), display};
   struct timespec times[2];

@@ -141,8 +141,8 @@ void ConnectionPool::MaybeGrow(bool busy) {
   if (!busy && live_channels() > 0) return;
   const auto now = Clock::now();
   for (auto& conn : connections_) {
-    const bool candidate = conn->state == Connection::State::kBroken ||
-                           conn->state == Connection::State::kDown;
+    const bool candidate =
+        conn->state == Connection::State::kBroken || conn->state == Connection::State::kDown;
     if (candidate && conn->retry_at <= now) {
       growing_ = true;
       growth_.Spawn(Reconnect(conn.get()));

@@ -27,7 +27,6 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/steady_timer.hpp>
-
 #include <chrono>
 #include <memory>
 #include <span>
@@ -112,9 +111,9 @@ class ConnectionPool {
     State state = State::kDown;
     std::unique_ptr<ssh::Session> session;
     std::vector<Channel> channels;
-    bool opening = false;        // a channel is being opened
-    int channel_limit = 0;       // lowered when the server refuses more channels
-    int failures = 0;            // consecutive failed connection attempts
+    bool opening = false;   // a channel is being opened
+    int channel_limit = 0;  // lowered when the server refuses more channels
+    int failures = 0;       // consecutive failed connection attempts
     std::chrono::steady_clock::time_point retry_at{};
   };
 

@@ -6,7 +6,6 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
-
 #include <functional>
 #include <memory>
 #include <string>
@@ -93,8 +92,8 @@ class SftpDestination final : public Destination {
   asio::thread_pool& thread_pool_;
   ConnectionPool pool_;
   std::string display_;
-  std::string root_abs_;       // canonical remote root, known after Open()
-  bool root_exists_ = false;   // false only in a dry run whose root is missing
+  std::string root_abs_;      // canonical remote root, known after Open()
+  bool root_exists_ = false;  // false only in a dry run whose root is missing
   bool opened_ = false;
   std::vector<std::string> notes_;
 };

@@ -269,13 +269,11 @@ asio::awaitable<Result<std::unique_ptr<FileSink>>> SftpDestination::CreateFile(s
   for (int attempt = 0; attempt < kTempAttempts; ++attempt) {
     std::string temp = (parent == "/" ? "" : parent) + "/" + TempName();
     std::string temp_arg = temp;
-    auto handle = co_await c.Open(std::move(temp_arg),
-                                  sftp::kOpenWrite | sftp::kOpenCreate | sftp::kOpenExclusive,
-                                  create);
+    auto handle = co_await c.Open(
+        std::move(temp_arg), sftp::kOpenWrite | sftp::kOpenCreate | sftp::kOpenExclusive, create);
     if (handle.ok()) {
       co_return std::unique_ptr<FileSink>(std::make_unique<SftpFileSink>(
-          *this, std::move(*lease), std::move(*handle), std::move(temp), Abs(path),
-          Display(path)));
+          *this, std::move(*lease), std::move(*handle), std::move(temp), Abs(path), Display(path)));
     }
     if (handle.code() == errc::kConnectionLost) {
       // The server may have created the file before the connection went: this

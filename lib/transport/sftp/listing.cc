@@ -13,10 +13,18 @@ Entry EntryFromAttrs(std::string name, const sftp::Attrs& attrs) {
   e.name = std::move(name);
   if (attrs.Has(sftp::kAttrPermissions)) {
     switch (attrs.permissions & S_IFMT) {
-      case S_IFREG: e.type = EntryType::kFile; break;
-      case S_IFDIR: e.type = EntryType::kDirectory; break;
-      case S_IFLNK: e.type = EntryType::kSymlink; break;
-      default: e.type = EntryType::kSpecial; break;
+      case S_IFREG:
+        e.type = EntryType::kFile;
+        break;
+      case S_IFDIR:
+        e.type = EntryType::kDirectory;
+        break;
+      case S_IFLNK:
+        e.type = EntryType::kSymlink;
+        break;
+      default:
+        e.type = EntryType::kSpecial;
+        break;
     }
     e.mode = attrs.permissions & 07777;
   } else {

@@ -185,8 +185,8 @@ asio::awaitable<Status> SftpDestination::ReadAllOnce(const std::string& path,
     // the replies already in flight for later ranges.
     const uint64_t range_end = front.offset + chunk;
     while (got < chunk && position < range_end && !eof && failure.ok()) {
-      auto more = co_await c.Read(file->handle, position,
-                                  static_cast<uint32_t>(range_end - position));
+      auto more =
+          co_await c.Read(file->handle, position, static_cast<uint32_t>(range_end - position));
       if (!more.ok()) {
         if (more.code() == errc::kConnectionLost) co_return WithPath(more.error(), Display(path));
         failure = WithPath(more.error(), Display(path));

@@ -59,8 +59,8 @@ std::string TempName() {
 
 Error WithPath(const Error& error, std::string_view display) {
   Error out = error;
-  out.detail = error.detail.empty() ? std::string(display)
-                                    : std::string(display) + ": " + error.detail;
+  out.detail =
+      error.detail.empty() ? std::string(display) : std::string(display) + ": " + error.detail;
   return out;
 }
 
@@ -69,9 +69,7 @@ SftpDestination::SftpDestination(SftpConfig config, asio::any_io_executor ex,
     : config_(std::move(config)),
       ex_(ex),
       thread_pool_(pool),
-      pool_(ex, PoolOptions{config_.connect,
-                            config_.connections,
-                            config_.channels_per_connection,
+      pool_(ex, PoolOptions{config_.connect, config_.connections, config_.channels_per_connection,
                             sftp::ClientOptions{config_.outstanding_bytes_per_channel, true,
                                                 config_.subsystem}}) {
   display_ = config_.display;
@@ -203,7 +201,8 @@ asio::awaitable<Status> SftpDestination::OpenOnce(bool dry_run) {
       opened_ = true;
       co_return Status{};
     }
-    if (!mkdir_error.ok() && IsNoSuchFile(attrs.code())) co_return WithPath(mkdir_error.error(), display_);
+    if (!mkdir_error.ok() && IsNoSuchFile(attrs.code()))
+      co_return WithPath(mkdir_error.error(), display_);
     co_return WithPath(attrs.error(), display_);
   }
   if (!IsDir(*attrs)) {
@@ -212,8 +211,8 @@ asio::awaitable<Status> SftpDestination::OpenOnce(bool dry_run) {
   auto real = sftp::ExpectOneName(*real_reply, "realpath " + root);
   if (!real.ok()) co_return WithPath(real.error(), display_);
   if (real->empty() || !real->starts_with('/')) {
-    co_return Error{errc::kProtocol, display_ + ": the server resolved the root to '" +
-                                         Printable(*real) + "'"};
+    co_return Error{errc::kProtocol,
+                    display_ + ": the server resolved the root to '" + Printable(*real) + "'"};
   }
   root_abs_ = std::move(*real);
   root_exists_ = true;

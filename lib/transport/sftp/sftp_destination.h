@@ -34,7 +34,6 @@
 #define FERRY_TRANSPORT_SFTP_SFTP_DESTINATION_H_
 
 #include <asio/any_io_executor.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <memory>

@@ -29,9 +29,19 @@ const std::vector<std::string>& Paths() {
 }
 
 FilterSet Rules() {
-  static constexpr const char* kExcludes[] = {
-      "*.o", "*.log", "build/", "/dist", ".git/", "node_modules/", "**/tmp/**", "*.sw[op]",
-      "cache/***", "module1[0-9]/sub0?" "?/*.png", "*~", "core"};
+  static constexpr const char* kExcludes[] = {"*.o",
+                                              "*.log",
+                                              "build/",
+                                              "/dist",
+                                              ".git/",
+                                              "node_modules/",
+                                              "**/tmp/**",
+                                              "*.sw[op]",
+                                              "cache/***",
+                                              "module1[0-9]/sub0?"
+                                              "?/*.png",
+                                              "*~",
+                                              "core"};
   FilterSet set;
   if (!set.AddInclude("keep/me.txt").ok()) std::abort();
   for (const char* p : kExcludes) {

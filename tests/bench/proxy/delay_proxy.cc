@@ -25,9 +25,9 @@ constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
 
 // What travels through a direction's queue: bytes, or the end of the stream.
 struct Chunk {
-  Clock::time_point due;    // arrival + delay: not sent before this
+  Clock::time_point due;  // arrival + delay: not sent before this
   std::vector<char> bytes;
-  bool end = false;         // no more bytes: EOF (or, if `failed`, an error)
+  bool end = false;  // no more bytes: EOF (or, if `failed`, an error)
   bool failed = false;
 };
 
