@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -14,6 +15,7 @@
 #include <asio/use_awaitable.hpp>
 #include <deque>
 #include <exception>
+#include <unordered_set>
 #include <vector>
 
 #include "ferry/error.h"
@@ -104,6 +106,14 @@ struct WorkItem {
   std::string rel_dir;
   plan::Action action;
 };
+
+// Verification of a part file before resuming: the last kVerifyTail bytes
+// before the resume point, and kVerifySamples blocks of kVerifySample bytes
+// spread over the rest (SFTP has no remote hash; reading back everything would
+// cost as much as sending it).
+constexpr uint64_t kVerifyTail = 1 << 20;
+constexpr uint64_t kVerifySample = 64 << 10;
+constexpr int kVerifySamples = 4;
 
 struct PendingDelete {
   std::string path;  // destination path
@@ -327,6 +337,19 @@ class PushRun {
     }
     std::vector<plan::Action> actions =
         plan::PlanDirectory(std::move(kept), std::move(remote->entries), options, dest_excluded);
+
+    // Leftover temps are removed, except the part files of files about to be
+    // uploaded again with the same source identity: those are resumed.
+    std::unordered_set<std::string> parts;
+    for (const plan::Action& a : actions) {
+      if (a.kind != plan::ActionKind::kUpload && a.kind != plan::ActionKind::kVerify) continue;
+      if (Resumable(a.local.size)) parts.insert(PlannedPart(a));
+    }
+    if (!parts.empty()) {
+      std::erase_if(actions, [&](const plan::Action& a) {
+        return a.kind == plan::ActionKind::kRemoveTemp && parts.count(a.dest_name) > 0;
+      });
+    }
 
     for (plan::Action& action : actions) {
       co_await Dispatch(task.rel, std::move(action));
@@ -587,11 +610,18 @@ class PushRun {
 
     Error last;
     const char* stage = "read";
+    // The part file this run's plan kept for this file (if any).
+    std::string planned_part;
+    if (Resumable(a.local.size)) planned_part = JoinRel(item.rel_dir, PlannedPart(a));
     for (int attempt = 0;; ++attempt) {
-      ev.bytes_read = ev.bytes_written = 0;
-      Status st =
-          co_await UploadOnce(SourcePath(rel), dest_rel, buffer, packed, compressor, ev, stage);
+      ev.bytes_read = ev.bytes_written = ev.resumed_from = 0;
+      Status st = co_await UploadOnce(SourcePath(rel), dest_rel, planned_part, buffer, packed,
+                                      compressor, ev, stage);
       if (st.ok()) {
+        if (ev.resumed_from > 0) {
+          ++report_.totals.files_resumed;
+          report_.totals.bytes_resumed += ev.resumed_from;
+        }
         ++report_.totals.files_sent;
         report_.totals.bytes_read += ev.bytes_read;
         report_.totals.bytes_written += ev.bytes_written;
@@ -623,8 +653,49 @@ class PushRun {
   }
 
   // One attempt at one file. `stage` tells where a failure happened.
+  // Whether a file of `size` bytes goes through a part file.
+  bool Resumable(uint64_t size) const {
+    return config_.resume_threshold_bytes > 0 && size >= config_.resume_threshold_bytes &&
+           !config_.compress_level && !config_.plan.compress && !config_.dry_run &&
+           dest_.SupportsResume();
+  }
+
+  static std::string PlannedPart(const plan::Action& a) {
+    return PartFileName(a.dest_name, a.local.size, a.local.mtime_ns, a.local.ino);
+  }
+
+  // Where an upload can continue from a part file holding `existing` bytes:
+  // rounded down to a chunk, at least one byte short of the end, and 0 unless
+  // the verified ranges match the source byte for byte.
+  awaitable<uint64_t> VerifiedResumePoint(int fd, const std::string& part_rel, uint64_t existing,
+                                          uint64_t size) {
+    const uint64_t chunk = std::max<uint64_t>(1, config_.chunk_bytes);
+    const uint64_t point = std::min(existing, size - 1) / chunk * chunk;
+    if (point == 0) co_return 0;
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    const uint64_t tail = point > kVerifyTail ? point - kVerifyTail : 0;
+    ranges.emplace_back(tail, point - tail);
+    for (int i = 0; i < kVerifySamples && tail > 0; ++i) {
+      const uint64_t off = tail / kVerifySamples * i;
+      ranges.emplace_back(off, std::min(kVerifySample, tail - off));
+    }
+    for (const auto& [off, len] : ranges) {
+      auto remote = co_await dest_.ReadRange(part_rel, off, len);
+      if (!remote.ok() || remote->size() != len) co_return 0;
+      auto* want = &*remote;
+      auto job = [fd, off, len, want]() -> bool {
+        std::vector<std::byte> local(len);
+        auto step = ReadChunk(fd, local, off);
+        return step.ok() && step->bytes == len && local == *want;
+      };
+      if (!co_await Offload(pool_, std::move(job))) co_return 0;
+    }
+    co_return point;
+  }
+
   awaitable<Status> UploadOnce(std::string src, const std::string& dest_rel,
-                               std::vector<std::byte>& buffer, std::vector<std::byte>& packed,
+                               std::string& planned_part, std::vector<std::byte>& buffer,
+                               std::vector<std::byte>& packed,
                                std::optional<compress::FrameCompressor>& compressor, FileEvent& ev,
                                const char*& stage) {
     stage = "read";
@@ -679,9 +750,51 @@ class PushRun {
     }
 
     stage = "write";
-    auto created = co_await dest_.CreateFile(dest_rel);
-    if (!created.ok()) co_return created.error();
-    std::unique_ptr<transport::FileSink> sink = std::move(*created);
+    std::unique_ptr<transport::FileSink> sink;
+    ReadStep step = source.first;
+    uint64_t offset = 0;
+    std::string part_rel;  // non-empty: a resumable upload through this part file
+    if (Resumable(expected)) {
+      const std::string part = PartFileName(BaseName(dest_rel), expected,
+                                            ToNs(source.before.st_mtim), source.before.st_ino);
+      part_rel = JoinRel(ParentOf(dest_rel), part);
+      if (!planned_part.empty() && planned_part != part_rel) {
+        // The source changed since the plan: its part file is of no use now.
+        (void)co_await dest_.Remove(planned_part, EntryType::kFile);
+      }
+      planned_part = part_rel;
+      auto opened = co_await dest_.OpenPart(dest_rel, part);
+      if (!opened.ok()) co_return opened.error();
+      sink = std::move(opened->sink);
+      const uint64_t existing = opened->existing_bytes;
+      const uint64_t resume =
+          co_await VerifiedResumePoint(source.fd.fd, part_rel, existing, expected);
+      if (resume == 0 && existing > 0) {
+        Warn("cannot resume " + Printable(dest_rel) +
+             ": the part file left by an earlier run does not match the source; starting over");
+      }
+      if (Status st = co_await sink->ResumeAt(resume); !st.ok()) {
+        co_await sink->Abort();
+        co_return st;
+      }
+      if (resume > 0) {
+        int fd = source.fd.fd;
+        auto job = [fd, buf, resume] { return ReadChunk(fd, buf, resume); };
+        auto next = co_await Offload(pool_, std::move(job));
+        if (!next.ok()) {
+          co_await sink->Abort();
+          co_return Error{next.code(), src};
+        }
+        step = *next;
+        offset = resume;
+        ev.resumed_from = resume;
+        bytes_sent_ += resume;  // progress: those bytes are there already
+      }
+    } else {
+      auto created = co_await dest_.CreateFile(dest_rel);
+      if (!created.ok()) co_return created.error();
+      sink = std::move(*created);
+    }
 
     if (config_.compress_level) {
       if (!compressor) {
@@ -692,8 +805,6 @@ class PushRun {
       }
     }
 
-    ReadStep step = source.first;
-    uint64_t offset = 0;
     Status failure;
     while (true) {
       if (config_.stop.stop_requested()) {
@@ -740,8 +851,12 @@ class PushRun {
       if (Changed(source.before, step.after, offset)) failure = Status(errc::kSourceChanged, src);
     }
     if (!failure.ok()) {
-      bytes_sent_ -= std::min(bytes_sent_, ev.bytes_read);
-      co_await sink->Abort();
+      bytes_sent_ -= std::min(bytes_sent_, ev.bytes_read + ev.resumed_from);
+      co_await sink->Abort();  // a part file stays for the next attempt or run...
+      if (!part_rel.empty() && failure.code() == errc::kSourceChanged) {
+        // ...unless it holds a version of the source that is gone.
+        (void)co_await dest_.Remove(part_rel, EntryType::kFile);
+      }
       co_return failure;
     }
     stage = "commit";
@@ -830,6 +945,30 @@ class PushRun {
 };
 
 }  // namespace
+
+std::string PartFileName(std::string_view dest_name, uint64_t size, int64_t mtime_ns,
+                         uint64_t ino) {
+  // FNV-1a, 64 bits: stable across builds and machines (std::hash is not).
+  uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&h](const void* data, size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < n; ++i) {
+      h ^= p[i];
+      h *= 0x100000001b3ull;
+    }
+  };
+  mix(dest_name.data(), dest_name.size());
+  const unsigned char sep = 0;
+  mix(&sep, 1);
+  mix(&size, sizeof size);
+  mix(&mtime_ns, sizeof mtime_ns);
+  mix(&ino, sizeof ino);
+  static const char kHex[] = "0123456789abcdef";
+  std::string name(kTempPrefix);
+  name += "part-";
+  for (int i = 15; i >= 0; --i) name.push_back(kHex[(h >> (i * 4)) & 15]);
+  return name;
+}
 
 awaitable<Report> RunPush(EngineConfig config, transport::Destination& dest,
                           asio::thread_pool& pool) {

@@ -54,12 +54,22 @@ struct EngineConfig {
   bool copy_links = false;
   int retries = 3;
   std::optional<int> compress_level;
+  // Files at least this big are uploaded through a part file named after the
+  // source's identity (PartFileName) that an interrupted run leaves behind and
+  // the next run continues after verifying it; 0 = never. Not with compression.
+  uint64_t resume_threshold_bytes = uint64_t{64} << 20;
   std::optional<uint64_t> max_delete;
   hash::HashCache* hash_cache = nullptr;  // --checksum's cache; may be null
   Observer* observer = nullptr;
   std::chrono::milliseconds progress_interval{200};
   std::stop_token stop;
 };
+
+// The temp name (IsTempName) of the part file of a resumable upload to
+// `dest_name`: ".ferry-tmp-part-" + 16 hex digits hashed from the name and the
+// source's size, mtime and inode, so another version of the source never
+// shares it.
+std::string PartFileName(std::string_view dest_name, uint64_t size, int64_t mtime_ns, uint64_t ino);
 
 // Runs one push to completion on the calling coroutine's executor. `dest` must
 // already be constructed (not opened); it is opened here and not closed.

@@ -42,6 +42,10 @@ struct FileEvent {
   uint64_t size = 0;   // source size
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;  // after compression
+  // A resumed upload: the source bytes already on the destination (in a part
+  // file of an interrupted run, verified), not sent again; bytes_read counts
+  // only what was sent this time.
+  uint64_t resumed_from = 0;
   std::chrono::nanoseconds duration{0};
   std::error_code error;  // when kFailed
   std::string message;    // when kFailed: one line, the path included

@@ -29,6 +29,8 @@ struct Totals {
   uint64_t bytes_read = 0;     // source bytes read
   uint64_t bytes_written = 0;  // bytes written to the destination (compressed size)
   uint64_t bytes_skipped = 0;  // source bytes of unchanged files
+  uint64_t files_resumed = 0;  // uploads continued from an interrupted run's part file
+  uint64_t bytes_resumed = 0;  // source bytes those part files already held (not sent)
   std::chrono::nanoseconds elapsed{0};
 };
 

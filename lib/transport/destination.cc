@@ -1,5 +1,7 @@
 #include "lib/transport/destination.h"
 
+#include "ferry/error.h"
+
 namespace ferry::transport {
 
 asio::awaitable<Status> Destination::PutFile(std::string path, std::span<const std::byte> data,
@@ -15,6 +17,19 @@ asio::awaitable<Status> Destination::PutFile(std::string path, std::span<const s
     }
   }
   co_return co_await sink->Commit(attrs);
+}
+
+asio::awaitable<Status> FileSink::ResumeAt(uint64_t) {
+  co_return Error{errc::kUnsupported, "this destination cannot resume uploads"};
+}
+
+asio::awaitable<Result<PartSink>> Destination::OpenPart(std::string path, std::string) {
+  co_return Error{errc::kUnsupported, Describe() + ": cannot resume uploads (" + path + ")"};
+}
+
+asio::awaitable<Result<std::vector<std::byte>>> Destination::ReadRange(std::string path, uint64_t,
+                                                                       size_t) {
+  co_return Error{errc::kUnsupported, Describe() + ": no ranged reads (" + path + ")"};
 }
 
 }  // namespace ferry::transport

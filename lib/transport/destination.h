@@ -51,8 +51,19 @@ class FileSink {
   // Sets mode and mtime, optionally syncs, then renames over the final name
   // atomically: readers see the old file or the new one, never a partial one.
   virtual asio::awaitable<Status> Commit(CommitAttrs attrs) = 0;
-  // Removes the temporary file.
+  // Removes the temporary file. A part-file sink (Destination::OpenPart) keeps
+  // its file instead, so that a later run can resume from it; its destructor
+  // keeps it too.
   virtual asio::awaitable<void> Abort() = 0;
+  // Part-file sinks only, before the first Write: truncates the file to
+  // `offset` bytes and makes the next Write land there. Others: kUnsupported.
+  virtual asio::awaitable<Status> ResumeAt(uint64_t offset);
+};
+
+// A part file opened for a resumable upload, and how many bytes it held.
+struct PartSink {
+  std::unique_ptr<FileSink> sink;
+  uint64_t existing_bytes = 0;
 };
 
 class Destination {
@@ -89,6 +100,27 @@ class Destination {
   using ChunkFn = std::function<void(std::span<const std::byte>)>;
   virtual asio::awaitable<Status> ReadAll(std::string path, ChunkFn chunk_fn) = 0;
   virtual asio::awaitable<Status> Close() = 0;
+
+  // ---- resumable uploads of large files (optional) ---------------------
+  // A destination that supports them returns true; the defaults below say
+  // kUnsupported and the engine then uses CreateFile.
+  //
+  // The engine names part files itself (a deterministic temp name, see
+  // IsTempName, derived from the final name and the source's identity), so a
+  // leftover of an interrupted run is found again by the next run while the
+  // source is unchanged; every other temp is removed as before.
+  virtual bool SupportsResume() const { return false; }
+  // Opens the regular file `part_name` in the directory of `path` for writing,
+  // creating it (mode 0600) if missing and keeping its content otherwise. A
+  // symlink or anything else under that name is refused. The sink's first
+  // Write lands at `existing_bytes` unless ResumeAt moves it; Commit renames
+  // the part over `path` exactly as a CreateFile sink does; Abort keeps it.
+  virtual asio::awaitable<Result<PartSink>> OpenPart(std::string path, std::string part_name);
+  // Up to `max_bytes` of a regular file from `offset` (fewer only at its end):
+  // lets the engine verify a part file's content against the source.
+  virtual asio::awaitable<Result<std::vector<std::byte>>> ReadRange(std::string path,
+                                                                    uint64_t offset,
+                                                                    size_t max_bytes);
 
   // Things the user should hear about once per run (e.g. "server lacks
   // posix-rename: replaced files were briefly absent"). Called after the run.

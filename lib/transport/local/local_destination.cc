@@ -174,16 +174,44 @@ class LocalFileSink final : public FileSink {
         final_name_(std::move(final_name)),
         display_(std::move(display)) {}
 
+  // A part file of a resumable upload: kept on Abort, written from `existing`.
+  LocalFileSink(asio::thread_pool& pool, Fd parent, Fd file, std::string part_name,
+                std::string final_name, std::string display, uint64_t existing)
+      : pool_(pool),
+        parent_(std::move(parent)),
+        file_(std::move(file)),
+        temp_name_(std::move(part_name)),
+        final_name_(std::move(final_name)),
+        display_(std::move(display)),
+        offset_(existing),
+        keep_on_abort_(true) {}
+
   ~LocalFileSink() override {
     // Not committed nor aborted (e.g. the engine was torn down): do not leave
     // the temp behind. Blocking, but only on this abnormal path.
     if (!finished_) {
       file_.Reset();
-      ::unlinkat(parent_.get(), temp_name_.c_str(), 0);
+      if (!keep_on_abort_) ::unlinkat(parent_.get(), temp_name_.c_str(), 0);
     }
   }
 
+  asio::awaitable<Status> ResumeAt(uint64_t offset) override {
+    if (!keep_on_abort_ || written_) {
+      co_return Error{errc::kUnsupported, display_ + ": cannot resume this upload"};
+    }
+    auto job = [this, offset]() -> Status {
+      if (::ftruncate(file_.get(), static_cast<off_t>(offset)) != 0) {
+        return Error{LastSystemError(), display_};
+      }
+      return {};
+    };
+    Status st = co_await Offload(pool_, std::move(job));
+    if (st.ok()) offset_ = offset;
+    co_return st;
+  }
+
   asio::awaitable<Status> Write(std::span<const std::byte> data) override {
+    written_ = true;
     uint64_t offset = offset_;
     offset_ += data.size();
     auto job = [this, data, offset] { return WriteAll(file_.get(), data, offset, display_); };
@@ -205,7 +233,7 @@ class LocalFileSink final : public FileSink {
     finished_ = true;
     auto job = [this]() -> int {
       file_.Reset();
-      ::unlinkat(parent_.get(), temp_name_.c_str(), 0);
+      if (!keep_on_abort_) ::unlinkat(parent_.get(), temp_name_.c_str(), 0);
       return 0;
     };
     (void)co_await Offload(pool_, std::move(job));
@@ -219,6 +247,8 @@ class LocalFileSink final : public FileSink {
   std::string final_name_;
   std::string display_;
   uint64_t offset_ = 0;
+  bool keep_on_abort_ = false;
+  bool written_ = false;
   bool finished_ = false;
 };
 
@@ -321,6 +351,70 @@ class LocalDestination final : public Destination {
       if (file.code() != std::errc::file_exists) co_return Error{file.code(), Display(path)};
     }
     co_return Error{std::make_error_code(std::errc::file_exists), Display(path)};
+  }
+
+  bool SupportsResume() const override { return true; }
+
+  asio::awaitable<Result<PartSink>> OpenPart(std::string path, std::string part_name) override {
+    struct Opened {
+      Fd dir;
+      Fd file;
+      uint64_t size = 0;
+    };
+    auto job = [this, path, part_name]() -> Result<Opened> {
+      if (path.empty() || !IsSafeRelPath(path)) return Error{errc::kUnsafePath, path};
+      if (!IsSafeName(part_name) || !IsTempName(part_name)) {
+        return Error{errc::kInvalidArgument, "not a part file name: " + Printable(part_name)};
+      }
+      auto dir = OpenBeneath(root_fd_.get(), ParentOf(path), O_RDONLY | O_DIRECTORY);
+      if (!dir.ok()) return Error{dir.code(), Display(path)};
+      // O_NOFOLLOW: a symlink under the part name is refused (ELOOP), never followed.
+      int fd = ::openat(dir->get(), part_name.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                        0600);
+      if (fd < 0) return Error{LastSystemError(), Display(path)};
+      Opened out;
+      out.dir = std::move(*dir);
+      out.file = Fd(fd);
+      struct stat st;
+      if (::fstat(fd, &st) != 0) return Error{LastSystemError(), Display(path)};
+      if (!S_ISREG(st.st_mode)) {
+        return Error{std::make_error_code(std::errc::invalid_argument),
+                     Display(path) + ": part file is not a regular file"};
+      }
+      out.size = static_cast<uint64_t>(st.st_size);
+      return out;
+    };
+    auto opened = co_await Offload(pool_, std::move(job));
+    if (!opened.ok()) co_return opened.error();
+    PartSink part;
+    part.existing_bytes = opened->size;
+    part.sink = std::make_unique<LocalFileSink>(
+        pool_, std::move(opened->dir), std::move(opened->file), part_name,
+        std::string(BaseName(path)), Display(path), opened->size);
+    co_return part;
+  }
+
+  asio::awaitable<Result<std::vector<std::byte>>> ReadRange(std::string path, uint64_t offset,
+                                                            size_t max_bytes) override {
+    auto job = [this, path, offset, max_bytes]() -> Result<std::vector<std::byte>> {
+      auto fd = OpenFile(path);
+      if (!fd.ok()) return fd.error();
+      std::vector<std::byte> buf(max_bytes);
+      size_t got = 0;
+      while (got < buf.size()) {
+        ssize_t n = ::pread(fd->get(), buf.data() + got, buf.size() - got,
+                            static_cast<off_t>(offset + got));
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          return Error{LastSystemError(), Display(path)};
+        }
+        if (n == 0) break;
+        got += static_cast<size_t>(n);
+      }
+      buf.resize(got);
+      return buf;
+    };
+    co_return co_await Offload(pool_, std::move(job));
   }
 
   asio::awaitable<Status> PutFile(std::string path, std::span<const std::byte> data,

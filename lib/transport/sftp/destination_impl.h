@@ -50,6 +50,10 @@ class SftpDestination final : public Destination {
                                                            size_t max_bytes) override;
   asio::awaitable<Status> ReadAll(std::string path, ChunkFn chunk_fn) override;
   asio::awaitable<Status> Close() override;
+  bool SupportsResume() const override { return true; }
+  asio::awaitable<Result<PartSink>> OpenPart(std::string path, std::string part_name) override;
+  asio::awaitable<Result<std::vector<std::byte>>> ReadRange(std::string path, uint64_t offset,
+                                                            size_t max_bytes) override;
   std::vector<std::string> TakeNotes() override;
 
   // ---- for the sink and the readers -------------------------------------------
@@ -77,7 +81,7 @@ class SftpDestination final : public Destination {
   asio::awaitable<Status> SymlinkOnce(const std::string& path, const std::string& target);
   asio::awaitable<Status> RemoveOnce(const std::string& path, EntryType type);
   asio::awaitable<Result<std::vector<std::byte>>> ReadHeadOnce(const std::string& path,
-                                                               size_t max_bytes);
+                                                               uint64_t offset, size_t max_bytes);
   asio::awaitable<Status> ReadAllOnce(const std::string& path, const ChunkFn& chunk_fn,
                                       bool& delivered);
   // Lists an absolute directory path with lstat attributes (no symlink check).

@@ -47,6 +47,20 @@ class SftpFileSink final : public FileSink {
     lanes_.emplace_back(std::move(lease), std::move(handle));
   }
 
+  // A part file of a resumable upload: written from `existing` on, kept on
+  // Abort, and on one channel only. One channel processes its WRITEs in order,
+  // so an interrupted part file always holds a prefix of the data: no holes
+  // that the sampled verification of the next run could miss.
+  struct PartTag {};
+  SftpFileSink(PartTag, SftpDestination& dest, Lease lease, std::string handle,
+               std::string part_abs, std::string final_abs, std::string display, uint64_t existing)
+      : SftpFileSink(dest, std::move(lease), std::move(handle), std::move(part_abs),
+                     std::move(final_abs), std::move(display)) {
+    keep_on_abort_ = true;
+    no_more_lanes_ = true;
+    offset_ = existing;
+  }
+
   ~SftpFileSink() override {
     // Neither committed nor aborted: ask for the clean-up without waiting.
     if (finished_) return;
@@ -56,13 +70,30 @@ class SftpFileSink final : public FileSink {
       std::string close = sftp::EncodeClose(id, lane.handle);
       (void)lane.lease->SubmitNow(id, std::move(close));
     }
+    if (keep_on_abort_) return;
     Client& main = *lanes_[0].lease;
     const uint32_t id = main.NextId();
     std::string remove = sftp::EncodeRemove(id, temp_abs_);
     (void)main.SubmitNow(id, std::move(remove));
   }
 
+  asio::awaitable<Status> ResumeAt(uint64_t offset) override {
+    if (!keep_on_abort_ || written_ || finished_) {
+      co_return Error{errc::kUnsupported, display_ + ": cannot resume this upload"};
+    }
+    sftp::Attrs a;
+    a.flags = sftp::kAttrSize;
+    a.size = offset;
+    Lane& lane = lanes_[0];
+    std::string handle = lane.handle;
+    Status st = co_await lane.lease->Fsetstat(std::move(handle), a);
+    if (!st.ok()) co_return WithPath(st.error(), display_);
+    offset_ = offset;
+    co_return st;
+  }
+
   asio::awaitable<Status> Write(std::span<const std::byte> data) override {
+    written_ = true;
     if (finished_) co_return Error{errc::kInvalidArgument, display_ + ": write after the end"};
     Reap();
     if (!error_.ok()) co_return error_;
@@ -122,6 +153,7 @@ class SftpFileSink final : public FileSink {
     }
     // Unlinking needs no handle: any channel will do if the main one is gone
     // (e.g. the connection dropped and came back).
+    if (keep_on_abort_) co_return;  // the next run may resume from it
     Lease main = std::move(lanes_[0].lease);
     co_await dest_.RemoveQuietly(temp_abs_, main.get());
   }
@@ -248,6 +280,8 @@ class SftpFileSink final : public FileSink {
   uint64_t offset_ = 0;
   uint64_t next_lane_attempt_ = 0;
   bool no_more_lanes_ = false;
+  bool keep_on_abort_ = false;
+  bool written_ = false;
   bool finished_ = false;
   Status error_;  // the first failed WRITE
 };
@@ -288,6 +322,53 @@ asio::awaitable<Result<std::unique_ptr<FileSink>>> SftpDestination::CreateFile(s
   }
   co_return Error{std::make_error_code(std::errc::file_exists),
                   Display(path) + ": no free temporary name"};
+}
+
+asio::awaitable<Result<PartSink>> SftpDestination::OpenPart(std::string path,
+                                                            std::string part_name) {
+  if (path.empty() || !IsSafeRelPath(path)) {
+    co_return Error{errc::kUnsafePath, "'" + Printable(path) + "'"};
+  }
+  if (!IsSafeName(part_name) || !IsTempName(part_name)) {
+    co_return Error{errc::kInvalidArgument, "not a part file name: " + Printable(part_name)};
+  }
+  if (!opened_ || !root_exists_) co_return Error{errc::kInvalidArgument, "OpenPart before Open"};
+  auto lease = co_await pool_.Acquire();
+  if (!lease.ok()) co_return WithPath(lease.error(), Display(path));
+  Client& c = **lease;
+  const std::string parent = Abs(ParentOf(path));
+  const std::string part = (parent == "/" ? "" : parent) + "/" + part_name;
+  // OPEN follows symlinks, so look first: a missing part is created with
+  // O_EXCL (which never follows one), an existing one must be a regular file.
+  std::string lstat_path = part;
+  auto existing = co_await c.Lstat(std::move(lstat_path));
+  std::string open_path = part;
+  Result<std::string> handle{std::string()};
+  if (!existing.ok() && existing.code() == sftp::make_error_code(sftp::StatusCode::kNoSuchFile)) {
+    sftp::Attrs create;
+    create.flags = sftp::kAttrPermissions;
+    create.permissions = 0600;
+    handle = co_await c.Open(std::move(open_path),
+                             sftp::kOpenWrite | sftp::kOpenCreate | sftp::kOpenExclusive, create);
+  } else if (!existing.ok()) {
+    co_return WithPath(existing.error(), Display(path));
+  } else if (!existing->Has(sftp::kAttrPermissions) ||
+             (existing->permissions & S_IFMT) != S_IFREG) {
+    co_return Error{std::make_error_code(std::errc::invalid_argument),
+                    Display(path) + ": part file is not a regular file"};
+  } else {
+    handle = co_await c.Open(std::move(open_path), sftp::kOpenWrite);
+  }
+  if (!handle.ok()) co_return WithPath(handle.error(), Display(path));
+  std::string fstat_handle = *handle;
+  auto attrs = co_await c.Fstat(std::move(fstat_handle));
+  const uint64_t size = attrs.ok() && attrs->Has(sftp::kAttrSize) ? attrs->size : 0;
+  PartSink out;
+  out.existing_bytes = size;
+  out.sink =
+      std::make_unique<SftpFileSink>(SftpFileSink::PartTag{}, *this, std::move(*lease),
+                                     std::move(*handle), part, Abs(path), Display(path), size);
+  co_return out;
 }
 
 }  // namespace ferry::transport::sftp_internal

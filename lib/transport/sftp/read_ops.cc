@@ -77,15 +77,32 @@ asio::awaitable<Result<std::vector<std::byte>>> SftpDestination::ReadHead(std::s
     co_return Error{errc::kUnsafePath, "'" + Printable(path) + "'"};
   }
   for (int attempt = 1;; ++attempt) {
-    auto head = co_await ReadHeadOnce(path, max_bytes);
+    auto head = co_await ReadHeadOnce(path, 0, max_bytes);
     if (head.ok() || head.code() != errc::kConnectionLost || attempt >= kAttemptsOnConnectionLoss) {
       co_return head;
     }
   }
 }
 
+asio::awaitable<Result<std::vector<std::byte>>> SftpDestination::ReadRange(std::string path,
+                                                                           uint64_t offset,
+                                                                           size_t max_bytes) {
+  if (path.empty() || !IsSafeRelPath(path)) {
+    co_return Error{errc::kUnsafePath, "'" + Printable(path) + "'"};
+  }
+  for (int attempt = 1;; ++attempt) {
+    auto range = co_await ReadHeadOnce(path, offset, max_bytes);
+    if (range.ok() || range.code() != errc::kConnectionLost ||
+        attempt >= kAttemptsOnConnectionLoss) {
+      co_return range;
+    }
+  }
+}
+
+// Up to `max_bytes` from `offset`, one READ at a time (a head or a
+// verification range is small).
 asio::awaitable<Result<std::vector<std::byte>>> SftpDestination::ReadHeadOnce(
-    const std::string& path, size_t max_bytes) {
+    const std::string& path, uint64_t offset, size_t max_bytes) {
   auto lease = co_await pool_.Acquire();
   if (!lease.ok()) co_return lease.error();
   Client& c = **lease;
@@ -96,7 +113,7 @@ asio::awaitable<Result<std::vector<std::byte>>> SftpDestination::ReadHeadOnce(
   while (head.size() < max_bytes) {
     const uint32_t want =
         static_cast<uint32_t>(std::min<size_t>(max_bytes - head.size(), c.max_read_length()));
-    auto data = co_await c.Read(file->handle, head.size(), want);
+    auto data = co_await c.Read(file->handle, offset + head.size(), want);
     if (!data.ok()) {
       CloseQuietly(c, file->handle);
       co_return WithPath(data.error(), Display(path));
