@@ -1,5 +1,6 @@
 // engine::RunPush against an in-memory destination, with faults injected.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
@@ -498,6 +499,96 @@ TEST_F(EngineTest, FifoInSourceIsSkippedWithAWarning) {
   EXPECT_EQ(dest.Find("pipe"), nullptr);
   ASSERT_EQ(observer_.warnings.size(), 1u);
   EXPECT_NE(observer_.warnings[0].find("pipe"), std::string::npos);
+}
+
+// ---- resume of large uploads ----------------------------------------------
+
+TEST_F(EngineTest, ConnectionLostMidUploadIsRetriedFromThePartFile) {
+  const std::string big = testing::RandomBytes(1 << 20, 3);
+  testing::WriteFile(Src("big"), big, 0644, kOld);
+  FakeDestination inner;
+  inner.supports_resume = true;
+  FaultyDestination dest(inner);
+  // Two 64 KiB chunks land, the third write finds the connection gone.
+  dest.AddFault({Op::kWrite, 3, make_error_code(errc::kConnectionLost), "big"});
+
+  EngineConfig config = Config();
+  config.chunk_bytes = 64 << 10;
+  config.resume_threshold_bytes = 256 << 10;
+  Report r = Run(std::move(config), dest);
+
+  ASSERT_TRUE(r.ok()) << (r.problems.empty() ? "" : r.problems[0].message);
+  EXPECT_EQ(dest.injected(), 1);
+  EXPECT_EQ(inner.Find("big")->content, big);
+  EXPECT_EQ(inner.parts_opened(), 2);
+  const FileEvent* ev = observer_.Find("big", FileAction::kUpload);
+  ASSERT_NE(ev, nullptr);
+  EXPECT_EQ(ev->resumed_from, 128u << 10);
+  EXPECT_EQ(ev->bytes_read, (1u << 20) - (128u << 10));
+  EXPECT_EQ(r.totals.files_resumed, 1u);
+  EXPECT_EQ(r.totals.bytes_resumed, 128u << 10);
+  EXPECT_EQ(r.totals.bytes_read, (1u << 20) - (128u << 10));
+  EXPECT_TRUE(Temps(inner).empty());
+  EXPECT_EQ(inner.open_sinks(), 0);
+}
+
+TEST_F(EngineTest, StaleTempsAreRemovedButAMatchingPartFileIsKeptAndResumed) {
+  const std::string big = testing::RandomBytes(1 << 20, 4);
+  testing::WriteFile(Src("big"), big, 0644, kOld);
+  struct stat st;
+  ASSERT_EQ(::stat(Src("big").c_str(), &st), 0);
+  FakeDestination dest;
+  dest.supports_resume = true;
+  const std::string part = PartFileName("big", big.size(), kOld, st.st_ino);
+  dest.PutFile(part, big.substr(0, 300 << 10), 0, 0600);  // an interrupted run's
+  const std::string stale = PartFileName("big", big.size(), kOld + 1, st.st_ino);
+  dest.PutFile(stale, big.substr(0, 500 << 10), 0, 0600);  // an older version's
+  dest.PutFile(std::string(kTempPrefix) + "1234", "x", 0, 0600);
+
+  EngineConfig config = Config();
+  config.chunk_bytes = 64 << 10;
+  config.resume_threshold_bytes = 256 << 10;
+  Report r = Run(std::move(config), dest);
+
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(dest.Find("big")->content, big);
+  const FileEvent* ev = observer_.Find("big", FileAction::kUpload);
+  ASSERT_NE(ev, nullptr);
+  EXPECT_EQ(ev->resumed_from, 256u << 10);  // 300 KiB rounded down to a chunk
+  EXPECT_TRUE(Temps(dest).empty());
+  EXPECT_TRUE(observer_.warnings.empty());
+}
+
+TEST_F(EngineTest, CompressedUploadsAreNotResumed) {
+  const std::string big = testing::RandomBytes(1 << 20, 5);
+  testing::WriteFile(Src("big"), big, 0644, kOld);
+  FakeDestination dest;
+  dest.supports_resume = true;
+  EngineConfig config = Config();
+  config.chunk_bytes = 64 << 10;
+  config.resume_threshold_bytes = 256 << 10;
+  config.plan.compress = true;
+  config.compress_level = 3;
+  Report r = Run(std::move(config), dest);
+
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(dest.parts_opened(), 0);
+  EXPECT_NE(dest.Find("big.zst"), nullptr);
+  EXPECT_TRUE(Temps(dest).empty());
+}
+
+TEST_F(EngineTest, DestinationsWithoutResumeKeepUsingRandomTemps) {
+  const std::string big = testing::RandomBytes(1 << 20, 6);
+  testing::WriteFile(Src("big"), big, 0644, kOld);
+  FakeDestination dest;  // supports_resume = false
+  EngineConfig config = Config();
+  config.chunk_bytes = 64 << 10;
+  config.resume_threshold_bytes = 256 << 10;
+  Report r = Run(std::move(config), dest);
+
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(dest.parts_opened(), 0);
+  EXPECT_EQ(dest.Find("big")->content, big);
 }
 
 }  // namespace

@@ -27,12 +27,27 @@ bool IsChildOf(const std::string& path, const std::string& dir) {
 
 class FakeSink final : public transport::FileSink {
  public:
-  FakeSink(FakeDestination& dest, std::string path, std::string temp)
-      : dest_(dest), path_(std::move(path)), temp_(std::move(temp)) {
+  FakeSink(FakeDestination& dest, std::string path, std::string temp, bool part = false)
+      : dest_(dest), path_(std::move(path)), temp_(std::move(temp)), part_(part) {
     ++dest_.sinks_created_;
     ++dest_.open_sinks_;
     dest_.max_open_sinks_ = std::max(dest_.max_open_sinks_, dest_.open_sinks_);
-    dest_.nodes_[temp_] = FakeNode{EntryType::kFile, "", "", 0600, 0};
+    // A part file keeps what it holds; any other temp starts empty.
+    if (!part_ || dest_.nodes_.count(temp_) == 0) {
+      dest_.nodes_[temp_] = FakeNode{EntryType::kFile, "", "", 0600, 0};
+    }
+  }
+
+  asio::awaitable<Status> ResumeAt(uint64_t offset) override {
+    if (!part_ || wrote_ || finished_) {
+      co_return Status(errc::kUnsupported, "cannot resume: " + path_);
+    }
+    co_await Yield();
+    auto it = dest_.nodes_.find(temp_);
+    if (it == dest_.nodes_.end())
+      co_return Status(Sys(std::errc::no_such_file_or_directory), path_);
+    it->second.content.resize(offset);
+    co_return Status();
   }
   ~FakeSink() override {
     if (!finished_) {
@@ -43,6 +58,7 @@ class FakeSink final : public transport::FileSink {
 
   asio::awaitable<Status> Write(std::span<const std::byte> data) override {
     if (finished_) co_return Status(errc::kInvalidArgument, "write after end: " + path_);
+    wrote_ = true;
     co_await Yield();
     auto it = dest_.nodes_.find(temp_);
     if (it == dest_.nodes_.end())
@@ -92,13 +108,15 @@ class FakeSink final : public transport::FileSink {
   void Finish() {
     if (finished_) return;
     finished_ = true;
-    dest_.nodes_.erase(temp_);
+    if (!part_) dest_.nodes_.erase(temp_);
     --dest_.open_sinks_;
   }
 
   FakeDestination& dest_;
   std::string path_;
   std::string temp_;
+  bool part_ = false;
+  bool wrote_ = false;
   bool finished_ = false;
 };
 
@@ -182,6 +200,41 @@ asio::awaitable<Result<std::unique_ptr<transport::FileSink>>> FakeDestination::C
   std::string temp =
       JoinRel(ParentOf(path), std::string(kTempPrefix) + std::to_string(sinks_created_));
   co_return std::unique_ptr<transport::FileSink>(std::make_unique<FakeSink>(*this, path, temp));
+}
+
+asio::awaitable<Result<transport::PartSink>> FakeDestination::OpenPart(std::string path,
+                                                                       std::string part_name) {
+  co_await Yield();
+  if (!supports_resume) co_return Error{errc::kUnsupported, "fake: no resume"};
+  if (!IsTempName(part_name)) co_return Error{errc::kInvalidArgument, part_name};
+  if (Status st = CheckParentDir(path); !st.ok()) co_return st.error();
+  std::string part = JoinRel(ParentOf(path), part_name);
+  if (const FakeNode* n = Find(part); n != nullptr && n->type != EntryType::kFile) {
+    co_return Error{Sys(std::errc::invalid_argument), part};
+  }
+  ++parts_opened_;
+  transport::PartSink out;
+  const FakeNode* existing = Find(part);
+  out.existing_bytes = existing != nullptr ? existing->content.size() : 0;
+  out.sink = std::make_unique<FakeSink>(*this, path, part, /*part=*/true);
+  co_return out;
+}
+
+asio::awaitable<Result<std::vector<std::byte>>> FakeDestination::ReadRange(std::string path,
+                                                                           uint64_t offset,
+                                                                           size_t max_bytes) {
+  co_await Yield();
+  const FakeNode* n = Find(path);
+  if (n == nullptr || n->type != EntryType::kFile) {
+    co_return Error{Sys(std::errc::no_such_file_or_directory), path};
+  }
+  std::vector<std::byte> out;
+  if (offset < n->content.size()) {
+    const size_t len = std::min<size_t>(max_bytes, n->content.size() - offset);
+    const auto* p = reinterpret_cast<const std::byte*>(n->content.data() + offset);
+    out.assign(p, p + len);
+  }
+  co_return out;
 }
 
 asio::awaitable<Status> FakeDestination::Symlink(std::string path, std::string target) {
@@ -279,6 +332,9 @@ class FaultySink final : public transport::FileSink {
     co_return co_await inner_->Commit(attrs);
   }
   asio::awaitable<void> Abort() override { co_await inner_->Abort(); }
+  asio::awaitable<Status> ResumeAt(uint64_t offset) override {
+    co_return co_await inner_->ResumeAt(offset);
+  }
 
  private:
   FaultyDestination& owner_;
@@ -305,6 +361,15 @@ asio::awaitable<Result<std::unique_ptr<transport::FileSink>>> FaultyDestination:
   if (!sink.ok()) co_return sink.error();
   co_return std::unique_ptr<transport::FileSink>(
       std::make_unique<FaultySink>(*this, std::move(*sink), std::move(path)));
+}
+
+asio::awaitable<Result<transport::PartSink>> FaultyDestination::OpenPart(std::string path,
+                                                                         std::string part_name) {
+  if (auto ec = Check(Op::kCreateFile, path)) co_return Error{ec, "injected: " + path};
+  auto part = co_await inner_.OpenPart(path, std::move(part_name));
+  if (!part.ok()) co_return part.error();
+  part->sink = std::make_unique<FaultySink>(*this, std::move(part->sink), std::move(path));
+  co_return part;
 }
 
 asio::awaitable<Status> FaultyDestination::Symlink(std::string path, std::string target) {

@@ -48,6 +48,9 @@ class FakeDestination : public transport::Destination {
   int sinks_dropped_unfinished() const { return sinks_dropped_; }
   int writes() const { return writes_; }
   int removes() const { return removes_; }
+  int parts_opened() const { return parts_opened_; }
+  // Whether OpenPart/ReadRange work (off by default, as for most destinations).
+  bool supports_resume = false;
   // Runs on the executor after every Write (e.g. to request a stop mid-run).
   std::function<void(int writes)> after_write;
 
@@ -65,6 +68,11 @@ class FakeDestination : public transport::Destination {
                                                            size_t max_bytes) override;
   asio::awaitable<Status> ReadAll(std::string path, ChunkFn chunk_fn) override;
   asio::awaitable<Status> Close() override;
+  bool SupportsResume() const override { return supports_resume; }
+  asio::awaitable<Result<transport::PartSink>> OpenPart(std::string path,
+                                                        std::string part_name) override;
+  asio::awaitable<Result<std::vector<std::byte>>> ReadRange(std::string path, uint64_t offset,
+                                                            size_t max_bytes) override;
 
  private:
   friend class FakeSink;
@@ -79,6 +87,7 @@ class FakeDestination : public transport::Destination {
   int sinks_dropped_ = 0;
   int writes_ = 0;
   int removes_ = 0;
+  int parts_opened_ = 0;
   bool opened_ = false;
 };
 
@@ -121,6 +130,14 @@ class FaultyDestination : public transport::Destination {
     return inner_.ReadAll(std::move(path), std::move(chunk_fn));
   }
   asio::awaitable<Status> Close() override { return inner_.Close(); }
+  bool SupportsResume() const override { return inner_.SupportsResume(); }
+  // Part sinks are wrapped as CreateFile's (Write and Commit faults hit them).
+  asio::awaitable<Result<transport::PartSink>> OpenPart(std::string path,
+                                                        std::string part_name) override;
+  asio::awaitable<Result<std::vector<std::byte>>> ReadRange(std::string path, uint64_t offset,
+                                                            size_t max_bytes) override {
+    return inner_.ReadRange(std::move(path), offset, max_bytes);
+  }
 
   // The error to inject for this call, or none.
   std::error_code Check(Op op, const std::string& path);
