@@ -652,7 +652,6 @@ class PushRun {
     Emit(std::move(ev));
   }
 
-  // One attempt at one file. `stage` tells where a failure happened.
   // Whether a file of `size` bytes goes through a part file.
   bool Resumable(uint64_t size) const {
     return config_.resume_threshold_bytes > 0 && size >= config_.resume_threshold_bytes &&
@@ -666,9 +665,9 @@ class PushRun {
 
   // Where an upload can continue from a part file holding `existing` bytes:
   // rounded down to a chunk, at least one byte short of the end, and 0 unless
-  // the verified ranges match the source byte for byte.
+  // the verified ranges match the source byte for byte (`why` says otherwise).
   awaitable<uint64_t> VerifiedResumePoint(int fd, const std::string& part_rel, uint64_t existing,
-                                          uint64_t size) {
+                                          uint64_t size, std::string& why) {
     const uint64_t chunk = std::max<uint64_t>(1, config_.chunk_bytes);
     const uint64_t point = std::min(existing, size - 1) / chunk * chunk;
     if (point == 0) co_return 0;
@@ -681,18 +680,31 @@ class PushRun {
     }
     for (const auto& [off, len] : ranges) {
       auto remote = co_await dest_.ReadRange(part_rel, off, len);
-      if (!remote.ok() || remote->size() != len) co_return 0;
+      if (!remote.ok()) {
+        why = "the part file could not be read back (" + remote.error().Message() + ")";
+        co_return 0;
+      }
+      if (remote->size() != len) {
+        why = "the part file changed while verified";
+        co_return 0;
+      }
       auto* want = &*remote;
       auto job = [fd, off, len, want]() -> bool {
         std::vector<std::byte> local(len);
         auto step = ReadChunk(fd, local, off);
         return step.ok() && step->bytes == len && local == *want;
       };
-      if (!co_await Offload(pool_, std::move(job))) co_return 0;
+      if (!co_await Offload(pool_, std::move(job))) {
+        why = "the part file left by an earlier run does not match the source";
+        co_return 0;
+      }
     }
     co_return point;
   }
 
+  // One attempt at one file. `stage` tells where a failure happened.
+  // `planned_part`: the part file the plan kept for it (updated when the
+  // source's identity moved since).
   awaitable<Status> UploadOnce(std::string src, const std::string& dest_rel,
                                std::string& planned_part, std::vector<std::byte>& buffer,
                                std::vector<std::byte>& packed,
@@ -767,11 +779,11 @@ class PushRun {
       if (!opened.ok()) co_return opened.error();
       sink = std::move(opened->sink);
       const uint64_t existing = opened->existing_bytes;
+      std::string why;
       const uint64_t resume =
-          co_await VerifiedResumePoint(source.fd.fd, part_rel, existing, expected);
-      if (resume == 0 && existing > 0) {
-        Warn("cannot resume " + Printable(dest_rel) +
-             ": the part file left by an earlier run does not match the source; starting over");
+          co_await VerifiedResumePoint(source.fd.fd, part_rel, existing, expected, why);
+      if (!why.empty()) {
+        Warn("cannot resume " + Printable(dest_rel) + ": " + why + "; starting over");
       }
       if (Status st = co_await sink->ResumeAt(resume); !st.ok()) {
         co_await sink->Abort();
