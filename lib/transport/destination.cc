@@ -17,4 +17,8 @@ asio::awaitable<Status> Destination::PutFile(std::string path, std::span<const s
   co_return co_await sink->Commit(attrs);
 }
 
+asio::awaitable<Result<std::optional<int64_t>>> Destination::DirMtime(std::string dir) {
+  co_return Error{std::make_error_code(std::errc::operation_not_supported), "DirMtime " + dir};
+}
+
 }  // namespace ferry::transport
