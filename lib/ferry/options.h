@@ -94,6 +94,11 @@ struct PushOptions {
   int retries = 3;          // per file, when it changes while being read
   // Where --checksum keeps local hashes; empty: ~/.cache/ferry/...; "none": no cache.
   std::string hash_cache;
+  // SFTP: where the remote listing cache lives (a no-op re-sync then checks one
+  // mtime per directory instead of reading it; see docs/ARCHITECTURE.md);
+  // empty: ~/.cache/ferry/listings-*.v1; "none": list every directory. Turn it
+  // off if something other than ferry rewrites files in place on the server.
+  std::string listing_cache;
 
   SshOptions ssh;
 

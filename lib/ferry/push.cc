@@ -23,7 +23,7 @@ asio::awaitable<Report> Push(PushOptions options) {
   }
   setup::Prepared p = std::move(*prepared);
   engine::EngineConfig config = setup::MakeEngineConfig(options, p);
-  auto made = co_await setup::MakeDestination(p, pool);
+  auto made = co_await setup::MakeDestination(p, pool, /*listing_cache=*/true);
   if (!made.ok()) {
     pool.join();
     co_return setup::FatalReport(made.code(), made.error().Message());

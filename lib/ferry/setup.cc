@@ -15,6 +15,7 @@
 #include "lib/base/path.h"
 #include "lib/filter/filter.h"
 #include "lib/hash/hash_cache.h"
+#include "lib/transport/cache/caching_destination.h"
 #include "lib/transport/local/local_destination.h"
 #include "lib/transport/sftp/sftp_destination.h"
 
@@ -117,6 +118,15 @@ Result<Prepared> Prepare(const PushOptions& options) {
     auto setup = ssh::BuildConnectOptions(p.dest, options.ssh, ssh::Environment::FromProcess());
     if (!setup.ok()) return setup.error();
     p.ssh = std::move(*setup);
+    if (options.listing_cache != "none") {
+      // One cache per server account and remote root, as connected to.
+      const ssh::ConnectOptions& c = p.ssh->options;
+      p.listing_cache_path =
+          !options.listing_cache.empty()
+              ? options.listing_cache
+              : transport::DefaultListingCachePath("sftp://" + c.user + "@" + c.host + ":" +
+                                                   std::to_string(c.port) + "/" + p.dest.path);
+    }
   }
   if (options.jobs < 0) return Error{errc::kInvalidArgument, "--jobs must be positive"};
   if (options.compress_level && (*options.compress_level < 1 || *options.compress_level > 19)) {
@@ -164,7 +174,7 @@ engine::EngineConfig MakeEngineConfig(const PushOptions& options, const Prepared
 }
 
 asio::awaitable<Result<std::unique_ptr<transport::Destination>>> MakeDestination(
-    Prepared& p, asio::thread_pool& pool) {
+    Prepared& p, asio::thread_pool& pool, bool listing_cache) {
   if (p.dest.kind != transport::DestinationSpec::Kind::kSftp) {
     co_return transport::MakeLocalDestination(p.dest.path, pool);
   }
@@ -173,7 +183,11 @@ asio::awaitable<Result<std::unique_ptr<transport::Destination>>> MakeDestination
   sftp_config.root = p.dest.path;
   sftp_config.display = p.dest.ToString();
   asio::any_io_executor ex = co_await asio::this_coro::executor;
-  co_return transport::MakeSftpDestination(std::move(sftp_config), ex, pool);
+  auto sftp = transport::MakeSftpDestination(std::move(sftp_config), ex, pool);
+  if (!sftp.ok() || !listing_cache || p.listing_cache_path.empty()) co_return sftp;
+  std::unique_ptr<transport::Destination> cached = std::make_unique<transport::CachingDestination>(
+      std::move(*sftp), p.listing_cache_path, pool);
+  co_return cached;
 }
 
 asio::awaitable<void> Finish(Prepared& p, const PushOptions& options, asio::thread_pool& pool,

@@ -40,6 +40,7 @@ struct Prepared {
   std::shared_ptr<filter::FilterSet> filters;
   std::unique_ptr<hash::HashCache> cache;
   std::optional<ssh::ConnectSetup> ssh;  // SFTP destinations only
+  std::string listing_cache_path;        // SFTP destinations only; empty: no cache
 };
 
 // Everything that must be right before anything is touched. Blocking (stat,
@@ -49,9 +50,11 @@ Result<Prepared> Prepare(const PushOptions& options);
 // The engine configuration the options and the prepared run imply.
 engine::EngineConfig MakeEngineConfig(const PushOptions& options, const Prepared& prepared);
 
-// The local or SFTP destination the options name (not opened yet).
+// The local or SFTP destination the options name (not opened yet). With
+// `listing_cache`, an SFTP destination is wrapped in the listing cache (a push
+// wants it; a watch lists only what changed and keeps the connection).
 asio::awaitable<Result<std::unique_ptr<transport::Destination>>> MakeDestination(
-    Prepared& prepared, asio::thread_pool& pool);
+    Prepared& prepared, asio::thread_pool& pool, bool listing_cache);
 
 // After a run: saves the hash cache (unless a dry run) and adds the SSH
 // set-up's warnings to the report's notes.

@@ -31,7 +31,7 @@ asio::awaitable<Report> Watch(WatchOptions options) {
   loop.coalesce = options.coalesce;
   loop.max_delay = std::max(options.max_delay, options.coalesce);
 
-  auto made = co_await setup::MakeDestination(p, pool);
+  auto made = co_await setup::MakeDestination(p, pool, /*listing_cache=*/false);
   if (!made.ok()) {
     pool.join();
     co_return setup::FatalReport(made.code(), made.error().Message());

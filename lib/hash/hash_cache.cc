@@ -252,8 +252,7 @@ Status HashCache::Save() const {
   return {};
 }
 
-std::string DefaultCachePath(std::string_view source_root) {
-  namespace fs = std::filesystem;
+std::string FerryCacheDirectory() {
   std::string base;
   if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && xdg[0] == '/') {
     base = xdg;
@@ -271,7 +270,11 @@ std::string DefaultCachePath(std::string_view source_root) {
     }
     base = home + "/.cache";
   }
+  return base + "/ferry";
+}
 
+std::string DefaultCachePath(std::string_view source_root) {
+  namespace fs = std::filesystem;
   std::error_code ec;
   fs::path root = fs::absolute(fs::path(source_root), ec);
   if (ec) root = fs::path(source_root);
@@ -279,7 +282,7 @@ std::string DefaultCachePath(std::string_view source_root) {
   // "/src/" and "/src" are the same tree.
   while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
 
-  return base + "/ferry/hashes-" + HashBytes(normal).ToHex() + ".v1";
+  return FerryCacheDirectory() + "/hashes-" + HashBytes(normal).ToHex() + ".v1";
 }
 
 }  // namespace ferry::hash

@@ -132,6 +132,11 @@ class HashCache {
 // per source tree keeps each file small and lets trees be synced independently.
 std::string DefaultCachePath(std::string_view source_root);
 
+// "$XDG_CACHE_HOME/ferry", or "$HOME/.cache/ferry" when XDG_CACHE_HOME is unset or
+// not absolute (the password database's home when HOME is unset too). Every
+// ferry cache file lives there.
+std::string FerryCacheDirectory();
+
 }  // namespace ferry::hash
 
 #endif  // FERRY_HASH_HASH_CACHE_H_

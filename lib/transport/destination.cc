@@ -32,4 +32,8 @@ asio::awaitable<Result<std::vector<std::byte>>> Destination::ReadRange(std::stri
   co_return Error{errc::kUnsupported, Describe() + ": no ranged reads (" + path + ")"};
 }
 
+asio::awaitable<Result<std::optional<int64_t>>> Destination::DirMtime(std::string dir) {
+  co_return Error{errc::kUnsupported, Describe() + ": no directory mtimes (" + dir + ")"};
+}
+
 }  // namespace ferry::transport

@@ -32,6 +32,9 @@ struct Listing {
   bool exists = false;         // false: the directory is not there (not an error)
   std::vector<Entry> entries;  // unsafe names already dropped
   size_t unsafe_names = 0;     // how many were dropped (reported by the engine)
+  // The directory's own mtime, read no later than its entries, when the
+  // destination learns it without extra work (0: unknown). See DirMtime().
+  int64_t dir_mtime_ns = 0;
 };
 
 struct CommitAttrs {
@@ -78,6 +81,11 @@ class Destination {
   // Connects and checks the root; creates it (mkdir -p) unless `dry_run`.
   virtual asio::awaitable<Status> Open(bool dry_run) = 0;
   virtual asio::awaitable<Result<Listing>> List(std::string dir) = 0;
+  // The mtime of directory `dir` (never following a symlink: kUnsafePath), or
+  // nullopt when there is no such directory. One cheap request, so that a
+  // listing cache can tell whether a directory changed without listing it. The
+  // default says errc::kUnsupported: the destination lists cheaply.
+  virtual asio::awaitable<Result<std::optional<int64_t>>> DirMtime(std::string dir);
   // Succeeds if the directory exists already.
   virtual asio::awaitable<Status> MakeDir(std::string path, uint32_t mode) = 0;
   virtual asio::awaitable<Result<std::unique_ptr<FileSink>>> CreateFile(std::string path) = 0;

@@ -247,6 +247,7 @@ class Env:
         ~/.lftprc or rclone config of the user's leaks into the numbers."""
         env = dict(os.environ)
         env["HOME"] = self.home
+        env.pop("XDG_CACHE_HOME", None)  # ferry's caches go under the private HOME too
         env.pop("SSH_AUTH_SOCK", None)
         env["LC_ALL"] = "C"
         return env

@@ -41,6 +41,7 @@ class SftpDestination final : public Destination {
   int64_t MtimeGranularityNs() const override { return 1'000'000'000; }
   asio::awaitable<Status> Open(bool dry_run) override;
   asio::awaitable<Result<Listing>> List(std::string dir) override;
+  asio::awaitable<Result<std::optional<int64_t>>> DirMtime(std::string dir) override;
   asio::awaitable<Status> MakeDir(std::string path, uint32_t mode) override;
   asio::awaitable<Result<std::unique_ptr<FileSink>>> CreateFile(std::string path) override;
   asio::awaitable<Status> Symlink(std::string path, std::string target) override;

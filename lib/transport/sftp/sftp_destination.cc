@@ -246,24 +246,46 @@ asio::awaitable<Result<Listing>> SftpDestination::ListOnce(const std::string& di
   Client& c = **lease;
   const std::string abs = Abs(dir);
   // The lstat rides along with the OPENDIR: a directory replaced by a symlink
-  // on the server is refused rather than followed.
-  Ticket lstat_ticket;
-  if (!dir.empty()) {
-    const uint32_t id = c.NextId();
-    std::string t_packet = sftp::EncodeLstat(id, abs);
-    auto t = co_await c.Submit(id, std::move(t_packet));
-    if (!t.ok()) co_return t.error();
-    lstat_ticket = std::move(*t);
-  }
+  // on the server is refused rather than followed, and the directory's mtime
+  // (read before its entries) comes with the listing for the listing cache.
+  const uint32_t lstat_id = c.NextId();
+  std::string lstat_packet = sftp::EncodeLstat(lstat_id, abs);
+  auto lstat_ticket = co_await c.Submit(lstat_id, std::move(lstat_packet));
+  if (!lstat_ticket.ok()) co_return lstat_ticket.error();
   auto listing = co_await ListAbs(c, abs, /*read_links=*/true);
-  if (lstat_ticket) {
-    auto reply = co_await c.Await(lstat_ticket);
-    if (!reply.ok()) co_return reply.error();
-    auto attrs = sftp::ExpectAttrs(*reply, "lstat");
-    if (attrs.ok() && IsLink(*attrs)) co_return Unsafe(dir);
-  }
+  auto reply = co_await c.Await(*lstat_ticket);
+  if (!reply.ok()) co_return reply.error();
+  auto attrs = sftp::ExpectAttrs(*reply, "lstat");
+  // The root may be a symlink the user named on purpose; below it, never.
+  if (!dir.empty() && attrs.ok() && IsLink(*attrs)) co_return Unsafe(dir);
   if (!listing.ok()) co_return WithPath(listing.error(), Display(dir));
+  if (attrs.ok() && attrs->Has(sftp::kAttrAcModTime) && !IsLink(*attrs)) {
+    listing->dir_mtime_ns = static_cast<int64_t>(attrs->mtime) * 1'000'000'000;
+  }
   co_return listing;
+}
+
+asio::awaitable<Result<std::optional<int64_t>>> SftpDestination::DirMtime(std::string dir) {
+  if (!IsSafeRelPath(dir)) co_return Unsafe(dir);
+  if (!opened_) co_return Error{errc::kInvalidArgument, "DirMtime before Open"};
+  if (!root_exists_) co_return std::optional<int64_t>();
+  for (int attempt = 1;; ++attempt) {
+    auto lease = co_await pool_.Acquire();
+    if (!lease.ok()) co_return lease.error();
+    std::string abs = Abs(dir);
+    auto attrs = co_await (*lease)->Lstat(std::move(abs));
+    if (attrs.ok()) {
+      if (!dir.empty() && IsLink(*attrs)) co_return Unsafe(dir);
+      if (!attrs->Has(sftp::kAttrAcModTime)) {
+        co_return Error{errc::kUnsupported, "no mtime for " + Display(dir)};
+      }
+      co_return std::optional<int64_t>(static_cast<int64_t>(attrs->mtime) * 1'000'000'000);
+    }
+    if (IsNoSuchFile(attrs.code())) co_return std::optional<int64_t>();
+    if (attrs.code() != errc::kConnectionLost || attempt >= kAttemptsOnConnectionLoss) {
+      co_return WithPath(attrs.error(), Display(dir));
+    }
+  }
 }
 
 asio::awaitable<Result<Listing>> SftpDestination::ListAbs(Client& c, const std::string& abs,
