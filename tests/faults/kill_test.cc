@@ -196,6 +196,31 @@ TEST_P(KillTest, CliSigkilledMidRunThenRerunConverges) { KillMidRun(SIGKILL); }
 TEST_P(KillTest, CliSigintMidRunExits130AndRemovesItsTemps) { KillMidRun(SIGINT); }
 TEST_P(KillTest, CliSigtermMidRunExits130AndRemovesItsTemps) { KillMidRun(SIGTERM); }
 
+// A crash at a random point, over and over: each run is SIGKILLed after a
+// different number of files (new temps pile up beside earlier ones), then one
+// run is left to finish.
+TEST_P(KillTest, CliKilledRepeatedlyAtDifferentPointsThenRerunConverges) {
+  MakeBigTree();
+  const int points[] = {1, 40, 150, 400, 900};
+  int kills = 0;
+  for (int after : points) {
+    FerryProcess run(CliArgs());
+    ASSERT_TRUE(run.started());
+    if (!run.WaitForFileEvents(after)) {
+      EXPECT_EQ(run.Wait(), 0) << run.Stderr();  // finished first: fine
+      continue;
+    }
+    run.Signal(SIGKILL);
+    EXPECT_EQ(run.Wait(), 128 + SIGKILL);
+    ++kills;
+    CheckAfterKill(/*temps_allowed=*/true);
+  }
+  std::printf("%s: %d of %zu runs killed mid-transfer, %zu files, 0 torn\n",
+              sftp() ? "sftp" : "local", kills, std::size(points), t::Snapshot(src_).size());
+  EXPECT_GE(kills, 2);
+  ExpectCliRerunConverges();
+}
+
 // The embedder's stop_token, the facade's form of SIGINT: cancelled, temps gone.
 TEST_P(KillTest, CancelledPushMidRunRemovesItsTemps) {
   MakeBigTree();

@@ -149,25 +149,41 @@ TEST_P(PushFaultTest, UnlistableDestinationDirectoryIsReportedAndTheRestLands) {
 
 // ---- a file where a directory is expected ----------------------------------
 
-TEST_P(PushFaultTest, FileWhereADirectoryIsExpectedIsAPerPathConflict) {
+// Replacing a non-directory is an overwrite, as for files (no --delete needed):
+// the file goes, the directory and its contents land.
+TEST_P(PushFaultTest, FileWhereADirectoryIsExpectedIsReplacedByTheDirectory) {
   MakeBystanders();
   t::WriteFile(S("sub/inner.txt"), "inner", 0644, kOld);
   t::WriteFile(D("sub"), "I am a file", 0644, kOld);
 
   Report r = Push();
-  EXPECT_FALSE(r.fatal) << Describe(r);
+  ASSERT_TRUE(r.ok()) << Describe(r);
   ExpectBystandersLanded();
-  // Whatever ferry decides, no file lands half-way and nothing is torn.
-  if (!r.problems.empty()) {
-    for (const Problem& p : r.problems) {
-      EXPECT_EQ(p.path.rfind("sub", 0), 0u) << Describe(r);
-    }
-    EXPECT_EQ(t::ReadFile(D("sub")), "I am a file");
-  } else {
-    EXPECT_EQ(t::ReadFile(D("sub/inner.txt")), "inner");
-  }
-  ExpectNothingPartial({{"sub", {"I am a file"}}});
-  std::printf("file-where-dir: %s\n", Describe(r).c_str());
+  EXPECT_EQ(t::Snapshot(dst_).at("sub").type, 'd');
+  EXPECT_EQ(t::ReadFile(D("sub/inner.txt")), "inner");
+  ExpectNothingPartial();
+  ExpectRerunConverges();
+}
+
+// The other way round: a directory (with contents) where the source has a
+// file. Replacing it would delete the directory's contents, so without --delete
+// it is a per-path type conflict and the directory is left alone; the rerun with
+// --delete replaces it.
+TEST_P(PushFaultTest, DirectoryWhereAFileIsExpectedIsATypeConflictUntilDelete) {
+  MakeBystanders();
+  t::WriteFile(S("thing"), "a file now", 0644, kOld);
+  t::WriteFile(D("thing/old.txt"), "old", 0644, kOld);
+
+  Report r = Push();
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  ASSERT_EQ(r.problems.size(), 1u) << Describe(r);
+  EXPECT_EQ(r.problems[0].path, "thing");
+  EXPECT_EQ(r.problems[0].code, errc::kTypeConflict) << Describe(r);
+  EXPECT_EQ(r.totals.files_sent, 5u);
+  ExpectBystandersLanded();
+  EXPECT_EQ(t::ReadFile(D("thing/old.txt")), "old");  // nothing deleted without --delete
+  ExpectNothingPartial({{"thing/old.txt", {"old"}}});
+  ExpectRerunConverges(/*with_delete=*/true);
 }
 
 TEST_P(PushFaultTest, DestinationRootThatIsAFileIsFatal) {
