@@ -1,0 +1,501 @@
+// The fault matrix of ferry::PushBlocking (issue #8), each case run against a
+// local directory AND a real sshd: permission denied, a file where a directory
+// is expected, sources that change while read, a directory removed during the
+// scan, symlink loops, unreadable files and hostile names. Every case asserts
+// the outcome (report, per-file problem with path and reason), then checks the
+// destination file by file (nothing torn or foreign under a final name, no
+// temp) and that a rerun converges.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "ferry/error.h"
+#include "tests/faults/fault_util.h"
+
+namespace ferry::faults {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool g_permissions_apply = false;
+
+constexpr int64_t kOld = 1'000'000'000'123'456'789;
+
+// Writes `content` to `path` through a temp file (outside the source tree, same
+// file system) and rename(2): readers see the old or the new inode, never a mix.
+void ReplaceByRename(const std::string& path, const std::string& content) {
+  static const std::string dir = t::MakeTempDir("writer");
+  const std::string tmp = dir + "/tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+    if (n <= 0) break;
+    off += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  ::rename(tmp.c_str(), path.c_str());
+}
+
+// Runs `step` in a loop on a background thread until destroyed (a 60 s guard
+// against a hung test only; nothing is timed).
+class Hammer {
+ public:
+  template <typename Step>
+  explicit Hammer(Step step)
+      : thread_([this, step] {
+          auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+          for (int i = 0; !stop_.load() && std::chrono::steady_clock::now() < deadline; ++i) {
+            step(i);
+          }
+        }) {}
+  ~Hammer() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+class PushFaultTest : public FaultTest {
+ protected:
+  void RequirePermissions() {
+    if (!g_permissions_apply) GTEST_SKIP() << "permission bits do not bind this process";
+  }
+  // A few files that must land whatever else fails.
+  void MakeBystanders() {
+    for (int i = 0; i < 5; ++i) {
+      t::WriteFile(S("ok/f" + std::to_string(i)), t::RandomBytes(3000 + i, i), 0644, kOld);
+    }
+  }
+  void ExpectBystandersLanded() {
+    for (int i = 0; i < 5; ++i) {
+      const std::string rel = "ok/f" + std::to_string(i);
+      ASSERT_TRUE(t::Exists(D(rel))) << rel;
+      EXPECT_TRUE(t::ReadFile(D(rel)) == t::ReadFile(S(rel))) << rel;
+    }
+  }
+};
+
+// ---- permission denied on the destination --------------------------------
+
+TEST_P(PushFaultTest, ReadOnlyDestinationDirectoryFailsItsFilesAndTheRestLands) {
+  RequirePermissions();
+  MakeBystanders();
+  t::WriteFile(S("locked/a"), "new a", 0644, kOld);
+  t::WriteFile(S("locked/b"), "new b", 0644, kOld);
+  t::WriteFile(D("locked/a"), "old a", 0644, kOld + 1'000'000'000);  // differs: must be sent
+  ::chmod(D("locked").c_str(), 0555);
+
+  Report r = Push();
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  ASSERT_EQ(r.problems.size(), 2u) << Describe(r);
+  for (const Problem& p : r.problems) {
+    EXPECT_TRUE(p.path == "locked/a" || p.path == "locked/b") << Describe(r);
+    EXPECT_EQ(p.code, std::errc::permission_denied) << Describe(r);
+    EXPECT_NE(p.message.find(p.path), std::string::npos) << p.message;
+  }
+  ExpectBystandersLanded();
+  EXPECT_EQ(t::ReadFile(D("locked/a")), "old a");  // untouched, not torn
+  EXPECT_FALSE(t::Exists(D("locked/b")));
+  EXPECT_EQ(t::FindTemps(dst_), std::vector<std::string>{});
+
+  ::chmod(D("locked").c_str(), 0755);
+  ExpectRerunConverges();
+}
+
+TEST_P(PushFaultTest, ReadOnlyDestinationFileIsReplacedAtomically) {
+  // Replacing is a rename in the (writable) directory, as with rsync: the old
+  // file's own mode does not matter.
+  RequirePermissions();
+  t::WriteFile(S("ro.txt"), "new content", 0644, kOld);
+  t::WriteFile(D("ro.txt"), "old", 0444, kOld);
+  Report r = Push();
+  ASSERT_TRUE(r.ok()) << Describe(r);
+  EXPECT_EQ(t::ReadFile(D("ro.txt")), "new content");
+  ExpectRerunConverges();
+}
+
+TEST_P(PushFaultTest, UnlistableDestinationDirectoryIsReportedAndTheRestLands) {
+  RequirePermissions();
+  MakeBystanders();
+  t::WriteFile(S("sealed/x"), "x", 0644, kOld);
+  t::MakeDir(D("sealed"), 0755);
+  ::chmod(D("sealed").c_str(), 0000);
+
+  Report r = Push();
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  ASSERT_FALSE(r.problems.empty()) << Describe(r);
+  for (const Problem& p : r.problems) {
+    EXPECT_EQ(p.path.rfind("sealed", 0), 0u) << Describe(r);
+    EXPECT_EQ(p.code, std::errc::permission_denied) << Describe(r);
+  }
+  ExpectBystandersLanded();
+  ::chmod(D("sealed").c_str(), 0755);
+  EXPECT_FALSE(t::Exists(D("sealed/x")));
+  ExpectNothingPartial();
+  ExpectRerunConverges();
+}
+
+// ---- a file where a directory is expected ----------------------------------
+
+// Replacing a non-directory is an overwrite, as for files (no --delete needed):
+// the file goes, the directory and its contents land.
+TEST_P(PushFaultTest, FileWhereADirectoryIsExpectedIsReplacedByTheDirectory) {
+  MakeBystanders();
+  t::WriteFile(S("sub/inner.txt"), "inner", 0644, kOld);
+  t::WriteFile(D("sub"), "I am a file", 0644, kOld);
+
+  Report r = Push();
+  ASSERT_TRUE(r.ok()) << Describe(r);
+  ExpectBystandersLanded();
+  EXPECT_EQ(t::Snapshot(dst_).at("sub").type, 'd');
+  EXPECT_EQ(t::ReadFile(D("sub/inner.txt")), "inner");
+  ExpectNothingPartial();
+  ExpectRerunConverges();
+}
+
+// The other way round: a directory (with contents) where the source has a
+// file. Replacing it would delete the directory's contents, so without --delete
+// it is a per-path type conflict and the directory is left alone; the rerun with
+// --delete replaces it.
+TEST_P(PushFaultTest, DirectoryWhereAFileIsExpectedIsATypeConflictUntilDelete) {
+  MakeBystanders();
+  t::WriteFile(S("thing"), "a file now", 0644, kOld);
+  t::WriteFile(D("thing/old.txt"), "old", 0644, kOld);
+
+  Report r = Push();
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  ASSERT_EQ(r.problems.size(), 1u) << Describe(r);
+  EXPECT_EQ(r.problems[0].path, "thing");
+  EXPECT_EQ(r.problems[0].code, errc::kTypeConflict) << Describe(r);
+  EXPECT_EQ(r.totals.files_sent, 5u);
+  ExpectBystandersLanded();
+  EXPECT_EQ(t::ReadFile(D("thing/old.txt")), "old");  // nothing deleted without --delete
+  ExpectNothingPartial({{"thing/old.txt", {"old"}}});
+  ExpectRerunConverges(/*with_delete=*/true);
+}
+
+TEST_P(PushFaultTest, DestinationRootThatIsAFileIsFatal) {
+  MakeBystanders();
+  t::WriteFile(dst_, "not a directory", 0644, kOld);
+  Report r = Push();
+  EXPECT_TRUE(r.fatal) << Describe(r);
+  EXPECT_NE(r.fatal_message, "");
+  EXPECT_EQ(t::ReadFile(dst_), "not a directory");
+  std::printf("root-is-file: %s\n", Describe(r).c_str());
+}
+
+// ---- the source changes while it is read -----------------------------------
+
+TEST_P(PushFaultTest, SourceGrowingWhileReadNeverLandsTorn) {
+  MakeBystanders();
+  const std::string initial = t::RandomBytes(8 << 20, 7);
+  t::WriteFile(S("growing.log"), initial, 0644, kOld);
+  Hammer writer([&](int) {
+    int fd = ::open(S("growing.log").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0) return;
+    const std::string line(100, 'x');
+    (void)::write(fd, line.data(), line.size());
+    ::close(fd);
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  });
+  PushOptions o = Options();
+  o.retries = 1;
+  Report r = PushBlocking(o);
+  writer.Stop();
+
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  for (const Problem& p : r.problems) {
+    EXPECT_EQ(p.path, "growing.log") << Describe(r);
+    EXPECT_EQ(p.code, errc::kSourceChanged) << Describe(r);
+  }
+  ExpectBystandersLanded();
+  // Landed or not, what is there is a prefix of the file as it grew.
+  const std::string now = t::ReadFile(S("growing.log"));
+  if (t::Exists(D("growing.log"))) {
+    const std::string got = t::ReadFile(D("growing.log"));
+    EXPECT_GE(got.size(), initial.size());
+    EXPECT_TRUE(now.compare(0, got.size(), got) == 0) << "torn growing.log";
+  } else {
+    EXPECT_EQ(r.problems.size(), 1u) << Describe(r);
+  }
+  EXPECT_EQ(t::FindTemps(dst_), std::vector<std::string>{});
+  ExpectRerunConverges();
+}
+
+TEST_P(PushFaultTest, SourceShrinkingWhileReadNeverLandsTorn) {
+  // Two versions of different sizes, rewritten in place (O_TRUNC), with a pause
+  // longer than a timestamp tick so that every rewrite changes mtime.
+  const std::string big = t::RandomBytes(6 << 20, 11), small = t::RandomBytes(1 << 20, 12);
+  t::WriteFile(S("shrinking.bin"), big, 0644, kOld);
+  Hammer writer([&](int i) {
+    const std::string& v = (i % 2 == 0) ? small : big;
+    int fd = ::open(S("shrinking.bin").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd < 0) return;
+    size_t off = 0;
+    while (off < v.size()) {
+      ssize_t n = ::write(fd, v.data() + off, v.size() - off);
+      if (n <= 0) break;
+      off += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  });
+  PushOptions o = Options();
+  o.retries = 1;
+  Report r = PushBlocking(o);
+  writer.Stop();
+
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  for (const Problem& p : r.problems) {
+    EXPECT_EQ(p.path, "shrinking.bin") << Describe(r);
+    EXPECT_EQ(p.code, errc::kSourceChanged) << Describe(r);
+  }
+  // O_TRUNC then write: the source really is empty, then a prefix of a version,
+  // for a moment, and a read that fits in that moment is a consistent copy. A
+  // mix of the two versions would be torn.
+  ExpectNothingPartial({{"shrinking.bin", {big, small}}}, /*prefixes_ok=*/true);
+  ExpectRerunConverges();
+}
+
+TEST_P(PushFaultTest, SourceReplacedByRenameWhileReadLandsOneWholeVersion) {
+  MakeBystanders();
+  const std::string a = t::RandomBytes(4 << 20, 21), b = t::RandomBytes(3 << 20, 22);
+  t::WriteFile(S("swapped.bin"), a, 0644, kOld);
+  Hammer writer([&](int i) { ReplaceByRename(S("swapped.bin"), i % 2 == 0 ? b : a); });
+  Report r = Push();
+  writer.Stop();
+
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  for (const Problem& p : r.problems) {
+    EXPECT_EQ(p.path, "swapped.bin") << Describe(r);
+    EXPECT_TRUE(p.code == errc::kSourceChanged || p.code == errc::kSourceVanished) << Describe(r);
+  }
+  ExpectBystandersLanded();
+  ExpectNothingPartial({{"swapped.bin", {a, b}}});
+  ExpectRerunConverges();
+}
+
+TEST_P(PushFaultTest, SourceDeletedWhileReadIsReportedOrSentWhole) {
+  MakeBystanders();
+  const std::string v = t::RandomBytes(4 << 20, 31);
+  t::WriteFile(S("flicker.bin"), v, 0644, kOld);
+  Hammer writer([&](int i) {
+    if (i % 2 == 0) {
+      ::unlink(S("flicker.bin").c_str());
+    } else {
+      ReplaceByRename(S("flicker.bin"), v);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  Report r = Push();
+  writer.Stop();
+
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  for (const Problem& p : r.problems) {
+    EXPECT_EQ(p.path, "flicker.bin") << Describe(r);
+    EXPECT_TRUE(p.code == errc::kSourceChanged || p.code == errc::kSourceVanished ||
+                p.code == std::errc::no_such_file_or_directory)
+        << Describe(r);
+  }
+  ExpectBystandersLanded();
+  ExpectNothingPartial({{"flicker.bin", {v}}});
+  ReplaceByRename(S("flicker.bin"), v);
+  ExpectRerunConverges();
+}
+
+TEST_P(PushFaultTest, DirectoryRemovedDuringTheScanIsNotFatal) {
+  for (int d = 0; d < 60; ++d) {
+    for (int f = 0; f < 20; ++f) {
+      t::WriteFile(S("d" + std::to_string(d) + "/f" + std::to_string(f)), "x", 0644, kOld);
+    }
+  }
+  Hammer churn([&](int i) {
+    const std::string dir = S("victim");
+    if (i % 2 == 0) {
+      for (int f = 0; f < 50; ++f) t::WriteFile(dir + "/deep/f" + std::to_string(f), "v", 0644);
+    } else {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  });
+  Report r = Push();
+  churn.Stop();
+
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  for (const Problem& p : r.problems) {
+    EXPECT_EQ(p.path.rfind("victim", 0), 0u) << Describe(r);
+    EXPECT_TRUE(p.code == errc::kSourceVanished || p.code == std::errc::no_such_file_or_directory)
+        << Describe(r);
+  }
+  // Everything outside the victim landed.
+  for (int d = 0; d < 60; ++d) EXPECT_TRUE(t::Exists(D("d" + std::to_string(d) + "/f19"))) << d;
+  std::map<std::string, std::vector<std::string>> victims;
+  for (int f = 0; f < 50; ++f) victims["victim/deep/f" + std::to_string(f)] = {"v"};
+  ExpectNothingPartial(victims);
+  ExpectRerunConverges(/*with_delete=*/true);
+}
+
+// ---- symlink loops -----------------------------------------------------------
+
+TEST_P(PushFaultTest, SymlinkLoopsAreRecreatedAsLinks) {
+  MakeBystanders();
+  t::MakeSymlink(S("self"), "self");
+  t::MakeSymlink(S("ping"), "pong");
+  t::MakeSymlink(S("pong"), "ping");
+  t::MakeDir(S("tree/sub"));
+  t::MakeSymlink(S("tree/sub/up"), "../..");
+  Report r = Push();
+  ASSERT_TRUE(r.ok()) << Describe(r);
+  ExpectSameTree();
+  ExpectRerunConverges();
+}
+
+TEST_P(PushFaultTest, SymlinkLoopsWithCopyLinksAreReportedNotFollowedForever) {
+  MakeBystanders();
+  t::MakeSymlink(S("self"), "self");
+  t::MakeSymlink(S("ping"), "pong");
+  t::MakeSymlink(S("pong"), "ping");
+  t::MakeDir(S("tree/sub"));
+  t::MakeSymlink(S("tree/sub/up"), "../..");
+  PushOptions o = Options();
+  o.copy_links = true;
+  Report r = PushBlocking(o);
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  // The directory cycle (tree/sub/up -> ../..) is not detected: it is expanded
+  // until the kernel's ELOOP limit, then reported (see the report, issue #8).
+  std::printf("copy-links loops: sent=%llu failed=%llu problems=%zu\n",
+              static_cast<unsigned long long>(r.totals.files_sent),
+              static_cast<unsigned long long>(r.totals.files_failed), r.problems.size());
+  bool self = false, ping = false, up = false;
+  for (const Problem& p : r.problems) {
+    self = self || p.path == "self";
+    ping = ping || p.path == "ping" || p.path == "pong";
+    up = up || p.path.rfind("tree/sub/up", 0) == 0;
+    EXPECT_NE(p.message, "");
+  }
+  EXPECT_TRUE(self) << Describe(r);
+  EXPECT_TRUE(ping) << Describe(r);
+  EXPECT_TRUE(up) << Describe(r);
+  ExpectBystandersLanded();
+  EXPECT_FALSE(t::Exists(D("self")));
+  ExpectNothingPartial();
+}
+
+// BUG (lib/engine/push_engine.cc:307-310): with -L, any symlink whose target
+// cannot be followed is reported as ENOENT "symlink has no referent", also when
+// stat(2) failed with ELOOP (a loop) or EACCES; the scan drops the real errno
+// (lib/scan/scan.cc ListDirectory keeps the link when fstatat fails). Enable
+// when the real reason reaches the report.
+TEST_P(PushFaultTest, DISABLED_SymlinkLoopWithCopyLinksIsReportedAsALoop) {
+  t::MakeSymlink(S("self"), "self");
+  PushOptions o = Options();
+  o.copy_links = true;
+  Report r = PushBlocking(o);
+  ASSERT_EQ(r.problems.size(), 1u) << Describe(r);
+  EXPECT_EQ(r.problems[0].code, std::errc::too_many_symbolic_link_levels) << Describe(r);
+}
+
+// ---- unreadable source entries -----------------------------------------------
+
+TEST_P(PushFaultTest, UnreadableSourceFileAndDirectoryAreReportedAndTheRestLands) {
+  RequirePermissions();
+  MakeBystanders();
+  t::WriteFile(S("secret.txt"), "secret", 0000, kOld);
+  t::WriteFile(S("closed/inside.txt"), "inside", 0644, kOld);
+  ::chmod(S("closed").c_str(), 0000);
+
+  Report r = Push();
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  bool file = false, dir = false;
+  for (const Problem& p : r.problems) {
+    EXPECT_EQ(p.code, std::errc::permission_denied) << Describe(r);
+    EXPECT_NE(p.message.find(p.path), std::string::npos) << p.message;
+    file = file || p.path == "secret.txt";
+    dir = dir || p.path.rfind("closed", 0) == 0;
+  }
+  EXPECT_TRUE(file) << Describe(r);
+  EXPECT_TRUE(dir) << Describe(r);
+  ExpectBystandersLanded();
+  EXPECT_FALSE(t::Exists(D("secret.txt")));
+  EXPECT_FALSE(t::Exists(D("closed/inside.txt")));
+
+  ::chmod(S("closed").c_str(), 0755);
+  ::chmod(S("secret.txt").c_str(), 0644);
+  ExpectNothingPartial();
+  // The first run created closed/ as 0700 (it could not be read); the rerun does
+  // not fix that mode: see DISABLED_ChangedSourceDirectoryModeReachesTheDestination.
+  ExpectRerunConverges(/*with_delete=*/false, /*ignore_dir_mode=*/true);
+}
+
+// BUG (lib/plan/plan.cc, PlanDirectory: an existing destination directory is
+// kRecurse with no mode comparison): a source directory's mode change never
+// reaches the destination, so a directory first created while unreadable stays
+// 0700. Enable when the planner compares directory modes.
+TEST_P(PushFaultTest, DISABLED_ChangedSourceDirectoryModeReachesTheDestination) {
+  t::WriteFile(S("d/f"), "f", 0644, kOld);
+  ASSERT_TRUE(Push().ok());
+  ::chmod(S("d").c_str(), 0750);
+  Report r = Push();
+  ASSERT_TRUE(r.ok()) << Describe(r);
+  EXPECT_EQ(t::Snapshot(dst_).at("d").mode, 0750u);
+}
+
+// ---- hostile names -------------------------------------------------------------
+
+TEST_P(PushFaultTest, NewlinesInvalidUtf8LongNamesAndDeepPathsArriveIntact) {
+  t::WriteFile(S("line\nbreak.txt"), "nl", 0644, kOld);
+  t::WriteFile(S("bad\xff\xfe-utf8.bin"), "utf", 0644, kOld);
+  t::WriteFile(S("tab\tand space .txt"), "ws", 0644, kOld);
+  t::WriteFile(S(std::string(255, 'n')), "long name", 0644, kOld);
+  std::string deep;
+  for (int i = 0; i < 15; ++i) deep += std::string(200, 'a' + i) + "/";
+  t::WriteFile(S(deep + "leaf.txt"), "deep", 0644, kOld);  // ~3000-byte path
+  ASSERT_GE((deep + "leaf.txt").size(), 3000u);
+
+  Report r = Push();
+  ASSERT_TRUE(r.ok()) << Describe(r);
+  EXPECT_EQ(r.totals.files_sent, 5u);
+  ExpectSameTree();
+  ExpectRerunConverges();
+}
+
+TEST_P(PushFaultTest, NameLongerThanTheDestinationAllowsIsAPerFileProblem) {
+  // 255 bytes is the limit of a name; a compressed copy adds ".zst" and so
+  // cannot exist on the destination.
+  MakeBystanders();
+  t::WriteFile(S(std::string(255, 'z')), "too long once compressed", 0644, kOld);
+  PushOptions o = Options();
+  o.compress_level = 1;
+  Report r = PushBlocking(o);
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  ASSERT_EQ(r.problems.size(), 1u) << Describe(r);
+  EXPECT_EQ(r.problems[0].path, std::string(255, 'z'));
+  std::printf("name too long: %s\n", Describe(r).c_str());
+  EXPECT_EQ(t::FindTemps(dst_), std::vector<std::string>{});
+}
+
+INSTANTIATE_TEST_SUITE_P(Both, PushFaultTest, ::testing::Values(Where::kLocal, Where::kSftp),
+                         WhereName);
+
+}  // namespace
+}  // namespace ferry::faults
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  // Before any thread exists: see DropFileCapabilities.
+  if (::geteuid() == 0) ferry::faults::DropFileCapabilities();
+  ferry::faults::g_permissions_apply = ferry::faults::PermissionsApply();
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,104 @@
+// The remote disk fills up (issue #8): sshd runs in a private mount namespace
+// whose remote root is a 2 MiB tmpfs, so the SFTP server's writes really fail
+// with ENOSPC. Every file that does not fit is a per-file problem with its
+// path; nothing partial lands under a final name; after the disk is grown a
+// rerun converges. (The local destination's case is
+// tests/integration/push_enospc_test.cc.)
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "tests/faults/fault_util.h"
+
+namespace ferry::faults {
+namespace {
+
+bool g_private_mounts = false;
+std::string g_no_mounts_reason;
+
+constexpr int64_t kOld = 1'000'000'000'123'456'789;
+
+class SftpEnospcTest : public FaultTest {
+ protected:
+  void SetUp() override {
+    if (!g_private_mounts) GTEST_SKIP() << g_no_mounts_reason;
+    FaultTest::SetUp();
+  }
+  // The tmpfs goes over the (still empty) remote root before sshd starts; sshd
+  // and its sessions are children of this process, so they share the namespace.
+  void BeforeSshdStart() override {
+    mounted_ = ::mount("tmpfs", sshd_->root().c_str(), "tmpfs", 0, "size=2m") == 0;
+    ASSERT_TRUE(mounted_) << "mount tmpfs: " << std::strerror(errno);
+  }
+  void TearDown() override {
+    FaultTest::TearDown();
+    if (mounted_) ::umount2(sshd_->root().c_str(), MNT_DETACH);
+  }
+  bool mounted_ = false;
+};
+
+TEST_P(SftpEnospcTest, FullRemoteDiskFailsPerFileLeavesNothingPartialAndRerunConverges) {
+  for (int i = 0; i < 6; ++i) {
+    t::WriteFile(S("big" + std::to_string(i)), t::RandomBytes(700 << 10, i), 0644, kOld);
+  }
+  t::WriteFile(S("small"), "small", 0644, kOld);
+  PushOptions o = Options();
+  o.jobs = 1;  // deterministic: files fill the disk one after the other
+  Report r = PushBlocking(o);
+
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  ASSERT_FALSE(r.problems.empty()) << Describe(r);
+  for (const Problem& p : r.problems) {
+    EXPECT_EQ(p.path.rfind("big", 0), 0u) << Describe(r);
+    EXPECT_TRUE(p.stage == "write" || p.stage == "commit") << Describe(r);
+    // SFTP v3 has no ENOSPC status: OpenSSH answers SSH_FX_FAILURE for it;
+    // ferry must still say which file and that the server refused the write.
+    EXPECT_NE(p.message.find(p.path), std::string::npos) << p.message;
+    EXPECT_FALSE(t::Exists(D(p.path))) << p.path;
+  }
+  std::printf("remote ENOSPC: %s\n", Describe(r).c_str());
+  EXPECT_GE(r.totals.files_sent, 1u);
+  EXPECT_EQ(r.totals.files_sent + r.totals.files_failed, 7u);
+  ExpectNothingPartial();
+
+  // More room: the rerun sends what failed and converges.
+  ASSERT_EQ(::mount(nullptr, sshd_->root().c_str(), nullptr, MS_REMOUNT, "size=64m"), 0)
+      << std::strerror(errno);
+  ExpectRerunConverges();
+}
+
+// BUG (lib/transport/sftp: a failed WRITE is reported with the bare status):
+// SFTP v3 has no "no space" status, OpenSSH sends SSH_FX_FAILURE, and ferry
+// reports "FX_FAILURE (the server reported a failure)", which does not tell the
+// user the disk is full. It could ask statvfs@openssh.com (announced by the
+// server) after a failed write and report ENOSPC. Enable when it does.
+TEST_P(SftpEnospcTest, DISABLED_FullRemoteDiskIsReportedAsNoSpace) {
+  t::WriteFile(S("big"), t::RandomBytes(3 << 20, 1), 0644, kOld);
+  Report r = Push();
+  ASSERT_EQ(r.problems.size(), 1u) << Describe(r);
+  EXPECT_EQ(r.problems[0].code, std::errc::no_space_on_device) << Describe(r);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sftp, SftpEnospcTest, ::testing::Values(Where::kSftp), WhereName);
+
+}  // namespace
+}  // namespace ferry::faults
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  // A private mount namespace, entered before any thread exists: the tmpfs
+  // disappears with this process.
+  using ferry::faults::g_no_mounts_reason;
+  if (::unshare(CLONE_NEWNS) != 0) {
+    g_no_mounts_reason = std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
+  } else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    g_no_mounts_reason = std::string("make / private: ") + std::strerror(errno);
+  } else {
+    ferry::faults::g_private_mounts = true;
+  }
+  return RUN_ALL_TESTS();
+}
