@@ -1,16 +1,13 @@
 #include "lib/ssh/ssh_config.h"
 
-#include <fcntl.h>
 #include <glob.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cctype>
-#include <cerrno>
 #include <limits>
 #include <utility>
 
 #include "ferry/error.h"
+#include "lib/base/small_file.h"
 
 namespace ferry::ssh {
 namespace {
@@ -300,44 +297,9 @@ std::string ExpandTokens(std::string_view value, const Tokens& t) {
   return out;
 }
 
+// Character devices are fine: `-F /dev/null` is an idiom.
 Result<std::string> ReadConfigFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error{LastSystemError(), path};
-  struct stat st {};
-  std::error_code ec;
-  if (::fstat(fd, &st) != 0) {
-    ec = LastSystemError();
-  } else if (S_ISDIR(st.st_mode)) {
-    ec = std::make_error_code(std::errc::is_a_directory);
-  } else if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
-    // Could block forever. (Character devices are fine: `-F /dev/null` is an idiom.)
-    ec = std::make_error_code(std::errc::invalid_argument);
-  } else if (static_cast<size_t>(st.st_size) > kMaxConfigFileSize) {
-    ec = std::make_error_code(std::errc::file_too_large);
-  }
-  if (ec) {
-    ::close(fd);
-    return Error{ec, path};
-  }
-  std::string text;
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::error_code ec = LastSystemError();
-      ::close(fd);
-      return Error{ec, path};
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxConfigFileSize) {
-      ::close(fd);
-      return Error{std::make_error_code(std::errc::file_too_large), path};
-    }
-  }
-  ::close(fd);
-  return text;
+  return ReadSmallFile(path, kMaxConfigFileSize, SpecialFiles::kAllowCharDevices);
 }
 
 struct Loader {
