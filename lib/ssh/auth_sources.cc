@@ -195,13 +195,11 @@ Result<ConnectSetup> BuildConnectOptions(const transport::DestinationSpec& spec,
   // with kHostKeyMismatch under every policy), so "StrictHostKeyChecking no/off"
   // cannot mean what it means to ssh; the nearest safe reading is accept-new:
   // record unknown hosts, refuse changed keys. "ask" is strict: there is no prompt.
-  o.host_key_policy = HostKeyPolicy::kStrict;
-  if (opts.accept_new_host_key) {
-    o.host_key_policy = HostKeyPolicy::kAcceptNew;
-  } else if (const auto& s = hc.strict_host_key_checking;
-             s && (*s == "accept-new" || *s == "no" || *s == "off" || *s == "false")) {
-    o.host_key_policy = HostKeyPolicy::kAcceptNew;
-  }
+  const auto& strict = hc.strict_host_key_checking;
+  const bool config_accepts_new = strict && (*strict == "accept-new" || *strict == "no" ||
+                                             *strict == "off" || *strict == "false");
+  o.host_key_policy = opts.accept_new_host_key || config_accepts_new ? HostKeyPolicy::kAcceptNew
+                                                                     : HostKeyPolicy::kStrict;
 
   // SshOptions::connect_timeout always holds a value; only a changed one counts as
   // explicit.

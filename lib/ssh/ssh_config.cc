@@ -106,7 +106,7 @@ std::optional<int> ParseTime(std::string_view s) {
           unit = 86400;
           break;
         case 'w':
-          unit = 7 * 86400;
+          unit = int64_t{7} * 86400;
           break;
         default:
           return std::nullopt;
@@ -335,7 +335,7 @@ struct Loader {
                                    ": no home directory to resolve it from; ignored");
             continue;
           }
-          pattern = home_dir + "/.ssh/" + pattern;
+          pattern.insert(0, home_dir + "/.ssh/");
         }
         glob_t g{};
         const int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
@@ -383,6 +383,7 @@ Result<SshConfig> ParseSshConfig(std::string_view text, std::string_view file_na
     if (keyword == "host") {
       if (args.empty()) return Invalid(origin, "host: missing pattern");
       std::vector<std::string> patterns;
+      patterns.reserve(args.size());
       for (const std::string& a : args) patterns.push_back(Lower(a));
       conditions = {std::move(patterns)};
       skipping = false;
