@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "tests/soak/soak_common.h"
+#include "tests/testing/ferry_binary.h"
 #include "tests/testing/tree.h"
 
 extern char** environ;
@@ -35,15 +36,6 @@ namespace fs = std::filesystem;
 namespace t = ferry::testing;
 using Clock = std::chrono::steady_clock;
 
-std::string FerryPath() {
-  // Tests run in the runfiles tree of the main repository.
-  if (t::Exists("cli/ferry")) return "cli/ferry";
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  if (srcdir != nullptr && ws != nullptr) return std::string(srcdir) + "/" + ws + "/cli/ferry";
-  return "cli/ferry";
-}
-
 // Starts `ferry push --delete SRC/ DEST` with output to `log`.
 pid_t StartPush(const std::string& src, const std::string& dst, const std::string& log) {
   posix_spawn_file_actions_t actions;
@@ -51,7 +43,7 @@ pid_t StartPush(const std::string& src, const std::string& dst, const std::strin
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::string path = FerryPath();
+  std::string path = t::FerryBinaryPath();
   std::vector<std::string> args = {path, "push", "--delete", src + "/", dst};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
@@ -152,7 +144,7 @@ TEST(KillSoakTest, PushKilledAtRandomPointsThenRerunConverges) {
   // kills land inside the (incremental, shorter) pushes.
   const auto t0 = Clock::now();
   const pid_t calib = StartPush(src, work + "/calibration", log);
-  ASSERT_GT(calib, 0) << "cannot start " << FerryPath();
+  ASSERT_GT(calib, 0) << "cannot start " << t::FerryBinaryPath();
   ASSERT_EQ(Wait(calib), 0) << t::ReadFile(log);
   int64_t window_ms = std::max<int64_t>(
       20, std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
