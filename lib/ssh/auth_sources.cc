@@ -1,11 +1,9 @@
 #include "lib/ssh/auth_sources.h"
 
-#include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -14,6 +12,7 @@
 #include <utility>
 
 #include "ferry/error.h"
+#include "lib/base/small_file.h"
 #include "lib/ssh/host_key.h"
 #include "lib/ssh/ssh_config.h"
 
@@ -46,40 +45,7 @@ bool Exists(const std::string& path) {
 }
 
 Result<std::string> ReadSmall(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return Error{LastSystemError(), path};
-  struct stat st {};
-  std::error_code ec;
-  if (::fstat(fd, &st) != 0) {
-    ec = LastSystemError();
-  } else if (S_ISDIR(st.st_mode)) {
-    ec = std::make_error_code(std::errc::is_a_directory);
-  } else if (!S_ISREG(st.st_mode)) {
-    ec = std::make_error_code(std::errc::invalid_argument);
-  }
-  if (ec) {
-    ::close(fd);
-    return Error{ec, path};
-  }
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::error_code ec = LastSystemError();
-      ::close(fd);
-      return Error{ec, path};
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxKeyFileSize) {
-      ::close(fd);
-      return Error{std::make_error_code(std::errc::file_too_large), path};
-    }
-  }
-  ::close(fd);
-  return text;
+  return ReadSmallFile(path, kMaxKeyFileSize, SpecialFiles::kReject);
 }
 
 bool ReadU32(std::string_view& in, uint32_t& v) {
@@ -229,13 +195,11 @@ Result<ConnectSetup> BuildConnectOptions(const transport::DestinationSpec& spec,
   // with kHostKeyMismatch under every policy), so "StrictHostKeyChecking no/off"
   // cannot mean what it means to ssh; the nearest safe reading is accept-new:
   // record unknown hosts, refuse changed keys. "ask" is strict: there is no prompt.
-  o.host_key_policy = HostKeyPolicy::kStrict;
-  if (opts.accept_new_host_key) {
-    o.host_key_policy = HostKeyPolicy::kAcceptNew;
-  } else if (const auto& s = hc.strict_host_key_checking;
-             s && (*s == "accept-new" || *s == "no" || *s == "off" || *s == "false")) {
-    o.host_key_policy = HostKeyPolicy::kAcceptNew;
-  }
+  const auto& strict = hc.strict_host_key_checking;
+  const bool config_accepts_new = strict && (*strict == "accept-new" || *strict == "no" ||
+                                             *strict == "off" || *strict == "false");
+  o.host_key_policy = opts.accept_new_host_key || config_accepts_new ? HostKeyPolicy::kAcceptNew
+                                                                     : HostKeyPolicy::kStrict;
 
   // SshOptions::connect_timeout always holds a value; only a changed one counts as
   // explicit.

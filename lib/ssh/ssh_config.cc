@@ -1,16 +1,13 @@
 #include "lib/ssh/ssh_config.h"
 
-#include <fcntl.h>
 #include <glob.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cctype>
-#include <cerrno>
 #include <limits>
 #include <utility>
 
 #include "ferry/error.h"
+#include "lib/base/small_file.h"
 
 namespace ferry::ssh {
 namespace {
@@ -109,7 +106,7 @@ std::optional<int> ParseTime(std::string_view s) {
           unit = 86400;
           break;
         case 'w':
-          unit = 7 * 86400;
+          unit = int64_t{7} * 86400;
           break;
         default:
           return std::nullopt;
@@ -300,44 +297,9 @@ std::string ExpandTokens(std::string_view value, const Tokens& t) {
   return out;
 }
 
+// Character devices are fine: `-F /dev/null` is an idiom.
 Result<std::string> ReadConfigFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error{LastSystemError(), path};
-  struct stat st {};
-  std::error_code ec;
-  if (::fstat(fd, &st) != 0) {
-    ec = LastSystemError();
-  } else if (S_ISDIR(st.st_mode)) {
-    ec = std::make_error_code(std::errc::is_a_directory);
-  } else if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
-    // Could block forever. (Character devices are fine: `-F /dev/null` is an idiom.)
-    ec = std::make_error_code(std::errc::invalid_argument);
-  } else if (static_cast<size_t>(st.st_size) > kMaxConfigFileSize) {
-    ec = std::make_error_code(std::errc::file_too_large);
-  }
-  if (ec) {
-    ::close(fd);
-    return Error{ec, path};
-  }
-  std::string text;
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::error_code ec = LastSystemError();
-      ::close(fd);
-      return Error{ec, path};
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxConfigFileSize) {
-      ::close(fd);
-      return Error{std::make_error_code(std::errc::file_too_large), path};
-    }
-  }
-  ::close(fd);
-  return text;
+  return ReadSmallFile(path, kMaxConfigFileSize, SpecialFiles::kAllowCharDevices);
 }
 
 struct Loader {
@@ -373,7 +335,7 @@ struct Loader {
                                    ": no home directory to resolve it from; ignored");
             continue;
           }
-          pattern = home_dir + "/.ssh/" + pattern;
+          pattern.insert(0, home_dir + "/.ssh/");
         }
         glob_t g{};
         const int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
@@ -421,6 +383,7 @@ Result<SshConfig> ParseSshConfig(std::string_view text, std::string_view file_na
     if (keyword == "host") {
       if (args.empty()) return Invalid(origin, "host: missing pattern");
       std::vector<std::string> patterns;
+      patterns.reserve(args.size());
       for (const std::string& a : args) patterns.push_back(Lower(a));
       conditions = {std::move(patterns)};
       skipping = false;

@@ -1,40 +1,26 @@
 #include <gtest/gtest.h>
 
-#include <cstddef>
-#include <cstdint>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <string>
+#include "tests/testing/fuzz_corpus.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
-
+namespace ferry::testing {
 namespace {
 
 TEST(FilterFuzzCorpusTest, EverySeedRunsCleanly) {
-  // Bazel runs tests from the runfiles root of the workspace.
-  const std::filesystem::path dir = "tests/filter/corpus";
-  int seeds = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    std::ifstream in(entry.path(), std::ios::binary);
-    const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    SCOPED_TRACE(entry.path().string());
-    EXPECT_EQ(LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(data.data()), data.size()),
-              0);
-    ++seeds;
-  }
-  EXPECT_GE(seeds, 5);
+  ExpectCorpusRunsCleanly(LLVMFuzzerTestOneInput, "tests/filter/corpus");
 }
 
 TEST(FilterFuzzCorpusTest, EdgeInputsRunCleanly) {
-  const std::string inputs[] = {
-      std::string(),          std::string("\x00", 1),   std::string("\x03"),
-      std::string("\x01\n"),  std::string("\x02[\n["),  std::string("\x00a\0b\nx", 6),
-      std::string("\x00/\n"), std::string("\x02//\n/"),
-  };
-  for (const std::string& in : inputs) {
-    EXPECT_EQ(LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(in.data()), in.size()), 0);
-  }
+  ExpectInputsRunCleanly(LLVMFuzzerTestOneInput, {
+                                                     std::string(),
+                                                     std::string("\x00", 1),
+                                                     std::string("\x03"),
+                                                     std::string("\x01\n"),
+                                                     std::string("\x02[\n["),
+                                                     std::string("\x00a\0b\nx", 6),
+                                                     std::string("\x00/\n"),
+                                                     std::string("\x02//\n/"),
+                                                 });
 }
 
 }  // namespace
+}  // namespace ferry::testing
