@@ -57,6 +57,15 @@ void PlanFile(Action& action, const PlanOptions& options) {
   const Entry& d = action.dest;
   bool same_time = Truncate(l.mtime_ns, options.mtime_granularity_ns) ==
                    Truncate(d.mtime_ns, options.mtime_granularity_ns);
+  // A chmod alone must reach the destination too; sending the file again is
+  // how (the Destination interface has no chmod). Only the permission bits:
+  // set-id bits may be dropped by the destination's kernel, which would make
+  // the file look changed on every run.
+  if ((l.mode & 0777) != (d.mode & 0777)) {
+    action.kind = ActionKind::kUpload;
+    action.reason = "mode";
+    return;
+  }
   if (options.compress) {
     // The stored size is the compressed one: the .zst header must tell the
     // original size, so an mtime match is only a candidate for skipping.

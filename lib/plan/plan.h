@@ -51,7 +51,7 @@ struct Action {
   Entry local;            // valid unless kDelete / kRemoveTemp
   Entry dest;             // valid when the destination had the entry
   bool dest_exists = false;
-  // Why an upload happens: "new", "size", "mtime", "type"; empty otherwise.
+  // Why an upload happens: "new", "size", "mtime", "mode", "type"; empty otherwise.
   const char* reason = "";
   // A kUpload/kSymlink/kMkdir that must first delete a destination directory
   // of the same name (a type change, allowed by --delete only).

@@ -165,6 +165,22 @@ TEST_F(PushLocalTest, ChangedMtimeAloneResendsTheFile) {
   EXPECT_EQ(t::GetMtime(D("f")), kOld + 1);
 }
 
+TEST_F(PushLocalTest, ChangedPermissionsAloneReachTheDestination) {
+  t::WriteFile(S("f"), "same", 0644, kOld);
+  ASSERT_TRUE(Push().ok());
+  ASSERT_EQ(::chmod(S("f").c_str(), 0600), 0);
+  Report r = Push();
+  ASSERT_TRUE(r.ok()) << Describe(r);
+  EXPECT_EQ(r.totals.files_sent, 1u);
+  ASSERT_EQ(rec_.events.size(), 1u);
+  EXPECT_EQ(rec_.events[0].reason, "mode");
+  struct stat st;
+  ASSERT_EQ(::stat(D("f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(t::GetMtime(D("f")), kOld);
+  EXPECT_EQ(Push().totals.files_sent, 0u);  // and then it is settled
+}
+
 TEST_F(PushLocalTest, ChecksumCatchesASameSizeSameMtimeChangeAndWritesTheHashCache) {
   t::WriteFile(S("f"), "aaaa", 0644, kOld);
   t::WriteFile(S("g"), "unchanged", 0644, kOld);

@@ -62,6 +62,24 @@ TEST(PlanTest, MtimeChangeIsUploaded) {
   EXPECT_STREQ(actions[0].reason, "mtime");
 }
 
+TEST(PlanTest, PermissionChangeAloneIsUploaded) {
+  Entry local = File("a", 3, 10);
+  local.mode = 0600;
+  auto actions = PlanDirectory({local}, {File("a", 3, 10)}, {}, nullptr);
+  EXPECT_EQ(actions[0].kind, ActionKind::kUpload);
+  EXPECT_STREQ(actions[0].reason, "mode");
+}
+
+TEST(PlanTest, SetIdBitsAloneDoNotMakeAFileDifferent) {
+  // A destination kernel may drop set-id bits: comparing them would resend forever.
+  Entry local = File("a", 3, 10);
+  local.mode = 04755;
+  Entry dest = File("a", 3, 10);
+  dest.mode = 0755;
+  auto actions = PlanDirectory({local}, {dest}, {}, nullptr);
+  EXPECT_EQ(actions[0].kind, ActionKind::kSkip);
+}
+
 TEST(PlanTest, MtimeComparedAtDestinationGranularity) {
   PlanOptions options;
   options.mtime_granularity_ns = 1'000'000'000;
