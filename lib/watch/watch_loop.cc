@@ -432,6 +432,21 @@ class WatchLoop {
   Outcome3 Classify(Report r, const std::string& prefix) {
     std::error_code fatal = r.fatal;
     std::string message = r.fatal_message;
+    if (!fatal) {
+      // A reconnection refused (auth, host key) shows up as the failure of the
+      // files that needed it: it ends the watch, it is not one file's problem.
+      auto refused = std::find_if(r.problems.begin(), r.problems.end(),
+                                  [](const Problem& p) { return IsFatal(p.code); });
+      if (refused != r.problems.end()) {
+        fatal = refused->code;
+        message = "cannot reconnect to " + dest_.Describe() + ": " + refused->message;
+        r.fatal = fatal;
+        r.fatal_message = message;
+        const size_t n =
+            std::erase_if(r.problems, [](const Problem& p) { return IsFatal(p.code); });
+        r.totals.files_failed -= std::min<uint64_t>(r.totals.files_failed, n);
+      }
+    }
     bool transient = IsTransient(fatal);
     size_t before = r.problems.size();
     // Only vanished files were counted as failed; a vanished directory was not.
@@ -457,6 +472,11 @@ class WatchLoop {
       return Outcome3::kFatal;
     }
     return transient ? Outcome3::kTransient : Outcome3::kOk;
+  }
+
+  Outcome3 RefusedOnReconnect(const Status& st) {
+    Fatal(st.code(), "cannot reconnect to " + dest_.Describe() + ": " + st.error().Message());
+    return Outcome3::kFatal;
   }
 
   awaitable<Status> DestRename(const Rename& r) {
@@ -506,6 +526,7 @@ class WatchLoop {
       // (Not `dry ? Status() : co_await ...`: g++ 12 mishandles co_await in ?:.)
       Status st;
       if (!dry) st = co_await DestRename(r);
+      if (IsFatal(st.code())) co_return RefusedOnReconnect(st);
       if (IsTransient(st.code())) {
         batch.renames.erase(batch.renames.begin(), batch.renames.begin() + i);
         watcher_.Requeue(std::move(batch));
@@ -592,6 +613,7 @@ class WatchLoop {
       if (stopping()) co_return Outcome3::kOk;
       Status st;
       if (!dry) st = co_await DestRemove(d);
+      if (IsFatal(st.code())) co_return RefusedOnReconnect(st);
       if (IsTransient(st.code())) {
         Batch rest;
         rest.deleted.assign(removals.begin() + static_cast<std::ptrdiff_t>(i), removals.end());
