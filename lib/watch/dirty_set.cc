@@ -86,9 +86,18 @@ bool DirtySet::CoveredBySubtree(std::string_view path) const {
   }
 }
 
-void DirtySet::AddDir(std::string_view dir) {
+void DirtySet::AddDir(std::string_view dir, std::string_view written) {
   if (full_rescan_ || CoveredBySubtree(dir)) return;
-  dirs_.emplace(dir);
+  const bool is_new = dirs_.emplace(dir).second;
+  auto hint = written_.find(std::string(dir));
+  if (written.empty()) {
+    if (hint != written_.end()) written_.erase(hint);
+  } else if (is_new) {
+    written_[std::string(dir)] = {std::string(BaseName(written))};
+  } else if (hint != written_.end()) {
+    hint->second.emplace(BaseName(written));
+    if (hint->second.size() > Batch::kMaxWrittenHint) written_.erase(hint);
+  }
   CheckCap();
 }
 
@@ -148,7 +157,7 @@ void DirtySet::CheckCap() {
 }
 
 void DirtySet::FileWritten(std::string_view path) {
-  AddDir(ParentOf(path));
+  AddDir(ParentOf(path), path);
   if (writing_.size() < max_entries_) {
     writing_.emplace(path);
   } else if (writing_.count(std::string(path)) == 0) {
@@ -157,7 +166,7 @@ void DirtySet::FileWritten(std::string_view path) {
 }
 
 void DirtySet::FileClosed(std::string_view path) {
-  AddDir(ParentOf(path));
+  AddDir(ParentOf(path), path);
   writing_.erase(std::string(path));
 }
 
@@ -204,6 +213,7 @@ std::optional<std::string> DirtySet::MovedTo(uint32_t cookie, std::string_view p
 void DirtySet::SetFullRescan() {
   full_rescan_ = true;
   dirs_.clear();
+  written_.clear();
   subtrees_.clear();
   deleted_.clear();
   renames_.clear();
@@ -234,6 +244,13 @@ Batch DirtySet::Take(std::vector<Deletion>* moved_out) {
   for (auto& [path, was_dir] : deleted_) b.deleted.push_back({path, was_dir});
   b.subtrees.assign(subtrees_.begin(), subtrees_.end());
   b.dirs.assign(dirs_.begin(), dirs_.end());
+  if (dir_renames_ == dir_renames_at_take_) {
+    // (After a directory rename a recorded name may be stale: no hints then.)
+    for (auto& [dir, names] : written_) {
+      if (dirs_.count(dir) > 0) b.written[dir].assign(names.begin(), names.end());
+    }
+  }
+  written_.clear();
   renames_.clear();
   deleted_.clear();
   subtrees_.clear();

@@ -49,6 +49,14 @@ struct Batch {
   std::vector<Deletion> deleted;      // sorted by path
   std::vector<std::string> subtrees;  // push recursively; sorted, none inside another
   std::vector<std::string> dirs;      // re-plan this listing only; sorted, none in a subtree
+  // A hint for some of `dirs`: the only thing that happened in that directory
+  // is that these files (names, sorted) were created or written to, so they can
+  // be sent without listing the directory on either side. Dropped (the
+  // directory is then re-planned from its listings) on anything else: an
+  // attribute change, a rename, a move in, more than kMaxWrittenHint files, a
+  // directory renamed anywhere.
+  std::map<std::string, std::vector<std::string>> written;
+  static constexpr size_t kMaxWrittenHint = 8;
 
   bool empty() const {
     return !full_rescan && renames.empty() && deleted.empty() && subtrees.empty() && dirs.empty();
@@ -111,7 +119,9 @@ class DirtySet {
   };
 
   bool CoveredBySubtree(std::string_view path) const;
-  void AddDir(std::string_view dir);
+  // `written`: the file of that directory that was written (a hint); empty:
+  // the directory needs its listings compared.
+  void AddDir(std::string_view dir, std::string_view written = {});
   void AddSubtree(std::string_view dir);
   void AddDeleted(std::string_view path, bool is_dir);
   void AddRename(std::string from, std::string to, bool is_dir);
@@ -120,6 +130,9 @@ class DirtySet {
   size_t max_entries_;
   bool full_rescan_ = false;
   std::set<std::string> dirs_;
+  // dir -> files written in it, for dirs_ where nothing else happened (see
+  // Batch::written); a dir in dirs_ without an entry here needs its listings.
+  std::map<std::string, std::set<std::string>> written_;
   std::set<std::string> subtrees_;
   std::map<std::string, bool> deleted_;  // path -> was a directory
   std::vector<Rename> renames_;

@@ -135,6 +135,53 @@ class DeleteCollector final : public Observer {
   bool overflow = false;
 };
 
+// A destination whose listings are empty: for a run that sends files known
+// to have been written (DirtySet's hint), so that one changed file costs no
+// listing of its directory on either side, however large it is. Everything
+// else goes to `inner`; the upload replaces the old file by rename as usual.
+class UnlistedDestination final : public transport::Destination {
+ public:
+  explicit UnlistedDestination(transport::Destination& inner) : inner_(inner) {}
+  std::string Describe() const override { return inner_.Describe(); }
+  int64_t MtimeGranularityNs() const override { return inner_.MtimeGranularityNs(); }
+  awaitable<Status> Open(bool dry_run) override { return inner_.Open(dry_run); }
+  awaitable<Result<transport::Listing>> List(std::string) override {
+    transport::Listing listing;
+    listing.exists = true;
+    co_return listing;
+  }
+  awaitable<Status> MakeDir(std::string path, uint32_t mode) override {
+    return inner_.MakeDir(std::move(path), mode);
+  }
+  awaitable<Result<std::unique_ptr<transport::FileSink>>> CreateFile(std::string path) override {
+    return inner_.CreateFile(std::move(path));
+  }
+  awaitable<Status> PutFile(std::string path, std::span<const std::byte> data,
+                            transport::CommitAttrs attrs) override {
+    return inner_.PutFile(std::move(path), data, attrs);
+  }
+  awaitable<Status> Symlink(std::string path, std::string target) override {
+    return inner_.Symlink(std::move(path), std::move(target));
+  }
+  awaitable<Status> Remove(std::string path, EntryType type) override {
+    return inner_.Remove(std::move(path), type);
+  }
+  awaitable<Status> Rename(std::string from, std::string to) override {
+    return inner_.Rename(std::move(from), std::move(to));
+  }
+  awaitable<Result<std::vector<std::byte>>> ReadHead(std::string path, size_t max_bytes) override {
+    return inner_.ReadHead(std::move(path), max_bytes);
+  }
+  awaitable<Status> ReadAll(std::string path, ChunkFn chunk_fn) override {
+    return inner_.ReadAll(std::move(path), std::move(chunk_fn));
+  }
+  awaitable<Status> Close() override { return inner_.Close(); }
+  std::vector<std::string> TakeNotes() override { return inner_.TakeNotes(); }
+
+ private:
+  transport::Destination& inner_;
+};
+
 enum class Outcome3 { kOk, kTransient, kFatal };
 
 class WatchLoop {
@@ -432,6 +479,21 @@ class WatchLoop {
   Outcome3 Classify(Report r, const std::string& prefix) {
     std::error_code fatal = r.fatal;
     std::string message = r.fatal_message;
+    if (!fatal) {
+      // A reconnection refused (auth, host key) shows up as the failure of the
+      // files that needed it: it ends the watch, it is not one file's problem.
+      auto refused = std::find_if(r.problems.begin(), r.problems.end(),
+                                  [](const Problem& p) { return IsFatal(p.code); });
+      if (refused != r.problems.end()) {
+        fatal = refused->code;
+        message = "cannot reconnect to " + dest_.Describe() + ": " + refused->message;
+        r.fatal = fatal;
+        r.fatal_message = message;
+        const size_t n =
+            std::erase_if(r.problems, [](const Problem& p) { return IsFatal(p.code); });
+        r.totals.files_failed -= std::min<uint64_t>(r.totals.files_failed, n);
+      }
+    }
     bool transient = IsTransient(fatal);
     size_t before = r.problems.size();
     // Only vanished files were counted as failed; a vanished directory was not.
@@ -457,6 +519,11 @@ class WatchLoop {
       return Outcome3::kFatal;
     }
     return transient ? Outcome3::kTransient : Outcome3::kOk;
+  }
+
+  Outcome3 RefusedOnReconnect(const Status& st) {
+    Fatal(st.code(), "cannot reconnect to " + dest_.Describe() + ": " + st.error().Message());
+    return Outcome3::kFatal;
   }
 
   awaitable<Status> DestRename(const Rename& r) {
@@ -506,6 +573,7 @@ class WatchLoop {
       // (Not `dry ? Status() : co_await ...`: g++ 12 mishandles co_await in ?:.)
       Status st;
       if (!dry) st = co_await DestRename(r);
+      if (IsFatal(st.code())) co_return RefusedOnReconnect(st);
       if (IsTransient(st.code())) {
         batch.renames.erase(batch.renames.begin(), batch.renames.begin() + i);
         watcher_.Requeue(std::move(batch));
@@ -559,6 +627,7 @@ class WatchLoop {
       bool recursive;
       bool exact;
       uint32_t mode;
+      std::vector<std::string> files = {};  // only these were written (Batch::written)
     };
     std::vector<Run> exact_runs;
     std::vector<Deletion> removals;
@@ -592,6 +661,7 @@ class WatchLoop {
       if (stopping()) co_return Outcome3::kOk;
       Status st;
       if (!dry) st = co_await DestRemove(d);
+      if (IsFatal(st.code())) co_return RefusedOnReconnect(st);
       if (IsTransient(st.code())) {
         Batch rest;
         rest.deleted.assign(removals.begin() + static_cast<std::ptrdiff_t>(i), removals.end());
@@ -639,17 +709,33 @@ class WatchLoop {
       }
       std::sort(batch.dirs.begin(), batch.dirs.end());
       batch.dirs.erase(std::unique(batch.dirs.begin(), batch.dirs.end()), batch.dirs.end());
+      // --checksum compares content: it needs the listings.
+      const bool hints = !config_.engine.plan.checksum;
       for (const std::string& d : batch.dirs) {
         const LocalState& st = local[d];
         if (!st.exists || !st.is_dir || covered(d, true)) continue;
-        runs.push_back({d, false, false, st.mode});
+        auto written = batch.written.find(d);
+        if (hints && written != batch.written.end()) {
+          runs.push_back({d, false, false, st.mode, std::move(written->second)});
+        } else {
+          runs.push_back({d, false, false, st.mode});
+        }
       }
     }
     for (size_t i = 0; i < runs.size(); ++i) {
       if (stopping()) co_return Outcome3::kOk;
       const Run& run = runs[i];
-      Report r = co_await RunEngine(run.path, run.recursive, run.exact, false, run.mode);
-      Outcome3 outcome = Classify(std::move(r), run.path);
+      Outcome3 outcome = Outcome3::kOk;
+      if (!run.files.empty()) {
+        for (const std::string& name : run.files) {
+          Report r = co_await RunFile(run.path, name, run.mode);
+          outcome = Classify(std::move(r), run.path);
+          if (outcome != Outcome3::kOk) break;
+        }
+      } else {
+        Report r = co_await RunEngine(run.path, run.recursive, run.exact, false, run.mode);
+        outcome = Classify(std::move(r), run.path);
+      }
       if (outcome == Outcome3::kFatal) co_return outcome;
       if (outcome == Outcome3::kTransient) {
         Batch rest;
@@ -715,6 +801,29 @@ class WatchLoop {
     // after a transient error (need_open_), so a batch costs no reconnect.
     const bool open_inner = need_open_ || !opened_once_;
     transport::PrefixedDestination dest(dest_, rel, mode, open_inner);
+    Report r = co_await engine::RunPush(std::move(c), dest, pool_);
+    if (open_inner && !r.fatal) {
+      opened_once_ = true;
+      need_open_ = false;
+    }
+    co_return r;
+  }
+
+  // One written file `name` of directory `rel`, sent without listing the
+  // directory (see UnlistedDestination). A file gone meanwhile is a vanished
+  // source (not a problem: its deletion event is queued).
+  awaitable<Report> RunFile(std::string rel, std::string name, uint32_t mode) {
+    engine::EngineConfig c = config_.engine;
+    c.recursive = false;
+    if (!rel.empty()) c.source_root = config_.engine.source_root + "/" + rel;
+    c.single_file = name;
+    c.excluded = ExcludeFn(rel);
+    PrefixObserver obs(observer(), rel, /*progress=*/false,
+                       preserved_known_ ? &preserved_ : nullptr);
+    c.observer = &obs;
+    const bool open_inner = need_open_ || !opened_once_;
+    UnlistedDestination unlisted(dest_);
+    transport::PrefixedDestination dest(unlisted, rel, mode, open_inner);
     Report r = co_await engine::RunPush(std::move(c), dest, pool_);
     if (open_inner && !r.fatal) {
       opened_once_ = true;

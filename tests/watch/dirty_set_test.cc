@@ -19,6 +19,48 @@ TEST(DirtySetTest, NewFileMarksItsDirectoryAndIsUnsettledUntilClosed) {
   EXPECT_TRUE(set.empty());
 }
 
+TEST(DirtySetTest, WrittenFilesAreAHintForTheirDirectory) {
+  DirtySet set;
+  set.FileWritten("a/b/f.txt");
+  set.FileClosed("a/b/f.txt");
+  set.FileWritten("a/b/g.txt");
+  set.FileWritten("top.txt");
+  Batch b = set.Take();
+  EXPECT_EQ(b.dirs, (Strings{"", "a/b"}));
+  EXPECT_EQ(b.written[""], Strings{"top.txt"});
+  EXPECT_EQ(b.written["a/b"], (Strings{"f.txt", "g.txt"}));
+  // Taken: the next batch starts without hints.
+  set.DirChanged("a/b");
+  EXPECT_TRUE(set.Take().written.empty());
+}
+
+TEST(DirtySetTest, AnythingButWritesNeedsTheListingsOfTheDirectory) {
+  DirtySet set;
+  set.FileWritten("attr/f");
+  set.FileChanged("attr/f");  // IN_ATTRIB: only a listing tells what changed
+  set.FileWritten("moved/f");
+  set.MovedFrom(7, "moved/g", false);
+  (void)set.MovedTo(7, "moved/h", false);  // a rename into the same directory
+  for (size_t i = 0; i <= Batch::kMaxWrittenHint; ++i) {
+    set.FileWritten("many/f" + std::to_string(i));
+  }
+  set.FileWritten("kept/f");
+  Batch b = set.Take();
+  EXPECT_EQ(b.dirs, (Strings{"attr", "kept", "many", "moved"}));
+  ASSERT_EQ(b.written.size(), 1u);
+  EXPECT_EQ(b.written["kept"], Strings{"f"});
+}
+
+TEST(DirtySetTest, NoWrittenHintsAfterADirectoryRename) {
+  DirtySet set;
+  set.FileWritten("d/f");
+  set.MovedFrom(1, "d", true);
+  (void)set.MovedTo(1, "e", true);
+  Batch b = set.Take();
+  EXPECT_EQ(b.dirs, Strings{"e"});
+  EXPECT_TRUE(b.written.empty());
+}
+
 TEST(DirtySetTest, TakeForgetsWritersSoABatchCanStartOnMaxDelay) {
   DirtySet set;
   set.FileWritten("log.txt");
