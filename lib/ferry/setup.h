@@ -40,6 +40,8 @@ struct Prepared {
   std::shared_ptr<filter::FilterSet> filters;
   std::unique_ptr<hash::HashCache> cache;
   std::optional<ssh::ConnectSetup> ssh;  // SFTP destinations only
+  int connections = 0;                   // SshOptions::connections, checked
+  uint64_t bwlimit_bytes_per_s = 0;      // PushOptions::bwlimit_bytes_per_s
 };
 
 // Everything that must be right before anything is touched. Blocking (stat,
