@@ -1,7 +1,6 @@
 #include "tests/bench/proxy/fault_proxy.h"
 
 #include <asio/co_spawn.hpp>
-#include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 #include <cstdio>
 #include <exception>
@@ -13,7 +12,8 @@ namespace ferry::testing {
 using asio::ip::tcp;
 
 FaultProxy::FaultProxy(uint16_t target_port, bench::LinkOptions link)
-    : control_(std::make_shared<bench::ProxyControl>(io_.get_executor())) {
+    : work_(io_.get_executor()),
+      control_(std::make_shared<bench::ProxyControl>(io_.get_executor())) {
   const auto loopback = asio::ip::make_address_v4("127.0.0.1");
   tcp::acceptor acceptor(io_, tcp::endpoint(loopback, 0));
   port_ = acceptor.local_endpoint().port();
@@ -35,12 +35,12 @@ FaultProxy::~FaultProxy() {
     control_->SetStalled(false);
     control_->CutAll();
   });
+  work_.reset();
   io_.stop();
   if (thread_.joinable()) thread_.join();
 }
 
 void FaultProxy::RunOnProxy(std::function<void()> fn) {
-  if (io_.stopped()) return;
   std::promise<void> done;
   auto future = done.get_future();
   asio::post(io_, [&fn, &done] {

@@ -23,6 +23,7 @@
 #ifndef FERRY_TESTS_BENCH_PROXY_FAULT_PROXY_H_
 #define FERRY_TESTS_BENCH_PROXY_FAULT_PROXY_H_
 
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <cstdint>
 #include <functional>
@@ -57,6 +58,8 @@ class FaultProxy {
   void RunOnProxy(std::function<void()> fn);
 
   asio::io_context io_;
+  // Keeps the proxy thread running until the destructor, whatever the relays do.
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::shared_ptr<bench::ProxyControl> control_;
   uint16_t port_ = 0;
   std::thread thread_;

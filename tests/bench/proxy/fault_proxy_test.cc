@@ -47,6 +47,12 @@ TEST_F(FaultProxyTest, StallHoldsBytesAndResumeDeliversThemIntact) {
   std::string got(message.size(), '\0');
   asio::read(peer, asio::buffer(got));
   EXPECT_EQ(got, message);
+  // The counter moves once the proxy's write completes, which may be just after
+  // the peer has read the bytes: wait for it (10 s hang guard).
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (proxy.bytes_to_server() < message.size() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   EXPECT_EQ(proxy.bytes_to_server(), message.size());
   EXPECT_EQ(proxy.connections(), 1u);
 }
