@@ -223,7 +223,8 @@ void Client::Fail(Error error, bool transport) {
   transport_failed_ = transport;
   auto pending = std::move(pending_);
   pending_.clear();
-  session_->ExpectReplies(-static_cast<int>(pending.size()));
+  // Only with replies due: Abort() may come after the session is gone.
+  if (!pending.empty()) session_->ExpectReplies(-static_cast<int>(pending.size()));
   outstanding_bytes_ = 0;
   outbox_.clear();
   for (auto& [id, ticket] : pending) {
