@@ -4,6 +4,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <optional>
 #include <stop_token>
@@ -34,14 +38,58 @@ struct PushFlags {
   bool copy_links = false;
   int retries = 3;
   std::string hash_cache;
+  bool no_listing_cache = false;
+  bool no_resume = false;
   std::string known_hosts;
   bool accept_new_host_key = false;
   std::vector<std::string> identities;
+  int connections = 0;           // 0: the library's default
+  double timeout_s = 60;         // io timeout; 0: none
+  double connect_timeout_s = 0;  // 0: the library's default (or ~/.ssh/config)
+  std::string bwlimit;           // RATE as given
   int verbose = 0;
   bool quiet = false;
   bool json = false;
   bool no_progress = false;
 };
+
+// --bwlimit RATE as rsync and rclone read it: a number with an optional
+// suffix B, K, M, G (powers of 1024; a trailing "iB" or "B" is allowed, as in
+// 10MiB); no suffix means KiB, as in rsync. "0": no limit. Returns bytes per
+// second, or nullopt on bad input.
+std::optional<uint64_t> ParseRate(const std::string& text) {
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (!std::isfinite(value) || value < 0 || text.empty() || !std::isdigit(text[0])) {
+    return std::nullopt;
+  }
+  std::string suffix = text.substr(used);
+  for (char& c : suffix) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  double unit = 1024;
+  if (!suffix.empty()) {
+    const char u = suffix[0];
+    std::string rest = suffix.substr(1);
+    if (u == 'B') {
+      unit = 1;
+    } else if (u == 'K' || u == 'M' || u == 'G') {
+      unit = u == 'K' ? 1024.0 : u == 'M' ? 1024.0 * 1024 : 1024.0 * 1024 * 1024;
+      if (rest != "" && rest != "B" && rest != "IB") return std::nullopt;
+      rest.clear();
+    } else {
+      return std::nullopt;
+    }
+    if (!rest.empty()) return std::nullopt;
+  }
+  const double bytes = value * unit;
+  if (bytes > 1e15) return std::nullopt;
+  if (value > 0 && bytes < 1) return std::nullopt;
+  return static_cast<uint64_t>(bytes);
+}
 
 void AddPushFlags(CLI::App* cmd, PushFlags& f, CLI::Option** exclude_opt,
                   CLI::Option** include_opt) {
@@ -84,10 +132,38 @@ void AddPushFlags(CLI::App* cmd, PushFlags& f, CLI::Option** exclude_opt,
       ->check(CLI::Range(0, 100));
   cmd->add_option("--hash-cache", f.hash_cache,
                   "Where --checksum caches local hashes (default ~/.cache/ferry; 'none')");
+  cmd->add_flag("--no-listing-cache", f.no_listing_cache,
+                "SFTP: read every remote directory instead of trusting the listing cache "
+                "(for servers where something else rewrites files in place)");
+  cmd->add_flag("--no-resume", f.no_resume,
+                "Never resume a large file from the part file of an interrupted run");
   cmd->add_option("--known-hosts", f.known_hosts, "known_hosts file (default ~/.ssh/known_hosts)");
   cmd->add_flag("--accept-new-host-key", f.accept_new_host_key,
                 "Accept and record the key of a host not yet in known_hosts");
   cmd->add_option("-i,--identity", f.identities, "SSH private key file")->allow_extra_args(false);
+  cmd->add_option("--connections", f.connections, "SSH connections to open at most (default 2)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 16));
+  cmd->add_option("--timeout", f.timeout_s,
+                  "Declare a connection dead when nothing arrives for SECONDS while replies are "
+                  "due; its files are retried on a new one (default 60; 0: never)")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0.0, 86400.0));
+  cmd->add_option("--connect-timeout", f.connect_timeout_s,
+                  "Give up connecting (TCP, SSH handshake, authentication) after SECONDS "
+                  "(default 15, or ConnectTimeout from ~/.ssh/config)")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0.001, 86400.0));
+  const CLI::Validator rate(
+      [](std::string& text) -> std::string {
+        return ParseRate(text) ? std::string() : "not a rate like 500K, 10M or 1.5M: " + text;
+      },
+      "RATE");
+  cmd->add_option("--bwlimit", f.bwlimit,
+                  "Limit file data sent to RATE bytes/s over all connections: 500K, 10M, 1.5M "
+                  "(K = 1024; no suffix: KiB; 0: no limit). SFTP destinations only")
+      ->type_name("RATE")
+      ->check(rate);
   cmd->add_flag("-v,--verbose", f.verbose, "Itemize changes (-vv: also unchanged files)");
   cmd->add_flag("-q,--quiet", f.quiet, "Print errors only");
   cmd->add_flag("--json", f.json, "Print NDJSON events and a summary object on stdout");
@@ -159,9 +235,18 @@ int RunPush(const CLI::App& cmd, const PushFlags& f, const CLI::Option* exclude_
   options.copy_links = f.copy_links;
   options.retries = f.retries;
   options.hash_cache = f.hash_cache;
+  if (f.no_listing_cache) options.listing_cache = "none";
+  if (f.no_resume) options.resume_threshold_bytes = 0;
   options.ssh.known_hosts = f.known_hosts;
   options.ssh.accept_new_host_key = f.accept_new_host_key;
   options.ssh.identity_files = f.identities;
+  options.ssh.connections = f.connections;
+  options.ssh.io_timeout = std::chrono::milliseconds(std::llround(f.timeout_s * 1000));
+  if (f.connect_timeout_s > 0) {
+    options.ssh.connect_timeout =
+        std::chrono::milliseconds(std::max<long long>(1, std::llround(f.connect_timeout_s * 1000)));
+  }
+  if (!f.bwlimit.empty()) options.bwlimit_bytes_per_s = ParseRate(f.bwlimit).value_or(0);
 
   OutputMode mode;
   mode.json = f.json;

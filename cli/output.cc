@@ -58,6 +58,7 @@ void ConsoleObserver::OnFile(const FileEvent& e) {
         {"duration_ms", static_cast<double>(e.duration.count()) / 1e6},
     };
     if (!e.reason.empty()) j["reason"] = e.reason;
+    if (e.resumed_from > 0) j["resumed_from"] = e.resumed_from;
     if (e.outcome == Outcome::kFailed) {
       j["error"] = e.error.message();
       j["message"] = JsonSafe(e.message);
@@ -78,6 +79,9 @@ void ConsoleObserver::OnFile(const FileEvent& e) {
   std::string line =
       fmt::format("{}{:<7} {}", mode_.dry_run ? "(dry-run) " : "", what, Printable(e.path));
   if (!e.reason.empty()) line += fmt::format("  ({})", e.reason);
+  if (e.resumed_from > 0) {
+    line += fmt::format("  (resumed at {})", HumanBytes(static_cast<double>(e.resumed_from)));
+  }
   std::puts(line.c_str());
 }
 
@@ -150,6 +154,8 @@ void ConsoleObserver::Finish(const Report& r) {
         {"bytes_read", t.bytes_read},
         {"bytes_written", t.bytes_written},
         {"bytes_skipped", t.bytes_skipped},
+        {"files_resumed", t.files_resumed},
+        {"bytes_resumed", t.bytes_resumed},
         {"compression_ratio", ratio},
         {"elapsed_s", secs},
         {"problems", problems},
@@ -185,6 +191,11 @@ void ConsoleObserver::Finish(const Report& r) {
       HumanBytes(static_cast<double>(t.bytes_read)).c_str(),
       HumanBytes(static_cast<double>(t.bytes_written)).c_str(), ratio, secs,
       HumanBytes(rate).c_str());
+  if (t.files_resumed > 0) {
+    std::printf("%llu resumed from interrupted runs (%s already there, verified)\n",
+                static_cast<unsigned long long>(t.files_resumed),
+                HumanBytes(static_cast<double>(t.bytes_resumed)).c_str());
+  }
   if (r.cancelled) std::fprintf(stderr, "ferry: interrupted\n");
   std::fflush(stdout);
 }

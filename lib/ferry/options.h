@@ -72,7 +72,21 @@ struct SshOptions {
   std::vector<std::string> identity_files;  // empty: ~/.ssh/id_ed25519, id_ecdsa
   bool use_agent = true;
   std::string config_file;  // empty: ~/.ssh/config; "none" to skip
+  // Resolving, TCP connect, handshake, host key check and authentication, per
+  // connection. When left at this default, ~/.ssh/config's ConnectTimeout applies.
   std::chrono::milliseconds connect_timeout{15000};
+  // SSH connections to open at most (1..16); 0: the default (2). Each carries
+  // several SFTP channels; more connections help on links with a large
+  // bandwidth-delay product.
+  int connections = 0;
+  // While replies are due and nothing arrives from the server for this long,
+  // the connection is declared dead: its files fail with kConnectionLost and
+  // are retried on a new connection (reconnects back off 100 ms .. 5 s).
+  // 0: wait forever (a stalled server then hangs the push).
+  std::chrono::milliseconds io_timeout{60000};
+  // An idle connection sends an SSH keepalive this often, so that NAT and
+  // firewall state and server idle limits keep it open. 0: none. Whole seconds.
+  std::chrono::milliseconds keepalive_interval{15000};
 };
 
 struct PushOptions {
@@ -99,8 +113,15 @@ struct PushOptions {
   // empty: ~/.cache/ferry/listings-*.v1; "none": list every directory. Turn it
   // off if something other than ferry rewrites files in place on the server.
   std::string listing_cache;
+  // Files at least this large upload through a part file that an interrupted
+  // run leaves behind, and the next run resumes from (verified first); 0:
+  // never. Not with compress_level (a zstd stream cannot be continued).
+  uint64_t resume_threshold_bytes = uint64_t{64} << 20;
 
   SshOptions ssh;
+  // Cap on file bytes sent per second, over all connections (0: none). SFTP
+  // destinations only: set for a local destination it is kInvalidArgument.
+  uint64_t bwlimit_bytes_per_s = 0;
 
   Observer* observer = nullptr;  // not owned; may be null
   std::chrono::milliseconds progress_interval{200};

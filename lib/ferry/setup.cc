@@ -110,7 +110,23 @@ Result<Prepared> Prepare(const PushOptions& options) {
   auto source = ResolveSource(options.source);
   if (!source.ok()) return source.error();
   p.source = std::move(*source);
+  const SshOptions& so = options.ssh;
+  if (so.connections < 0 || so.connections > 16) {
+    return Error{errc::kInvalidArgument,
+                 "connections must be 1..16, not " + std::to_string(so.connections)};
+  }
+  if (so.io_timeout.count() < 0 || so.keepalive_interval.count() < 0 ||
+      so.connect_timeout.count() <= 0) {
+    return Error{errc::kInvalidArgument,
+                 "timeouts must not be negative (and the connect timeout must be positive)"};
+  }
+  p.connections = so.connections;
+  p.bwlimit_bytes_per_s = options.bwlimit_bytes_per_s;
   if (p.dest.kind == transport::DestinationSpec::Kind::kLocal) {
+    if (options.bwlimit_bytes_per_s != 0) {
+      return Error{errc::kInvalidArgument,
+                   "--bwlimit applies to SFTP destinations only, not to " + options.destination};
+    }
     if (Status st = CheckLocalOverlap(p.source, p.dest.path); !st.ok()) return st.error();
   } else {
     // User, port, known_hosts, host key policy, identities (else ssh-agent),
@@ -127,6 +143,8 @@ Result<Prepared> Prepare(const PushOptions& options) {
               : transport::DefaultListingCachePath("sftp://" + c.user + "@" + c.host + ":" +
                                                    std::to_string(c.port) + "/" + p.dest.path);
     }
+    p.ssh->options.io_timeout = so.io_timeout;
+    p.ssh->options.keepalive_interval = so.keepalive_interval;
   }
   if (options.jobs < 0) return Error{errc::kInvalidArgument, "--jobs must be positive"};
   if (options.compress_level && (*options.compress_level < 1 || *options.compress_level > 19)) {
@@ -162,6 +180,7 @@ engine::EngineConfig MakeEngineConfig(const PushOptions& options, const Prepared
   config.compress_level = options.compress_level;
   config.max_delete = options.max_delete;
   config.hash_cache = p.cache.get();
+  config.resume_threshold_bytes = options.resume_threshold_bytes;
   config.observer = options.observer;
   config.progress_interval = options.progress_interval;
   config.stop = options.stop;
@@ -180,13 +199,15 @@ asio::awaitable<Result<std::unique_ptr<transport::Destination>>> MakeDestination
   }
   transport::SftpConfig sftp_config;
   sftp_config.connect = p.ssh->options;
+  if (p.connections > 0) sftp_config.connections = p.connections;
+  sftp_config.bwlimit_bytes_per_s = p.bwlimit_bytes_per_s;
   sftp_config.root = p.dest.path;
   sftp_config.display = p.dest.ToString();
   asio::any_io_executor ex = co_await asio::this_coro::executor;
   auto sftp = transport::MakeSftpDestination(std::move(sftp_config), ex, pool);
   if (!sftp.ok() || !listing_cache || p.listing_cache_path.empty()) co_return sftp;
-  std::unique_ptr<transport::Destination> cached = std::make_unique<transport::CachingDestination>(
-      std::move(*sftp), p.listing_cache_path, pool);
+  std::unique_ptr<transport::Destination> cached =
+      std::make_unique<transport::CachingDestination>(std::move(*sftp), p.listing_cache_path, pool);
   co_return cached;
 }
 

@@ -41,6 +41,8 @@ struct Prepared {
   std::unique_ptr<hash::HashCache> cache;
   std::optional<ssh::ConnectSetup> ssh;  // SFTP destinations only
   std::string listing_cache_path;        // SFTP destinations only; empty: no cache
+  int connections = 0;                   // SshOptions::connections, checked
+  uint64_t bwlimit_bytes_per_s = 0;      // PushOptions::bwlimit_bytes_per_s
 };
 
 // Everything that must be right before anything is touched. Blocking (stat,

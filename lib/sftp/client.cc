@@ -22,8 +22,26 @@ constexpr size_t kReadBufferBytes = size_t{64} * 1024;
 
 }  // namespace
 
+// Tells the session that a reply is due for as long as it lives (the io
+// timeout then runs even though the reader waits in a kIdleRead).
+class ExpectingReply {
+ public:
+  explicit ExpectingReply(ssh::Session* session) : session_(session) {
+    if (session_ != nullptr) session_->ExpectReplies(1);
+  }
+  ~ExpectingReply() {
+    if (session_ != nullptr) session_->ExpectReplies(-1);
+  }
+  ExpectingReply(const ExpectingReply&) = delete;
+  ExpectingReply& operator=(const ExpectingReply&) = delete;
+
+ private:
+  ssh::Session* session_;
+};
+
 Client::Client(ssh::Channel channel, asio::any_io_executor ex, ClientOptions options)
-    : channel_(std::move(channel)),
+    : session_(channel.session()),
+      channel_(std::move(channel)),
       ex_(ex),
       options_(options),
       budget_signal_(std::make_unique<Timer>(ex, Timer::time_point::max())),
@@ -90,6 +108,7 @@ asio::awaitable<Status> Client::WriteAll(std::string_view bytes) {
 
 asio::awaitable<Status> Client::Handshake() {
   const auto started = std::chrono::steady_clock::now();
+  ExpectingReply expecting(session_);
   std::string init = EncodeInit();
   Status sent = co_await WriteAll(init);
   if (!sent.ok()) co_return sent;
@@ -143,12 +162,18 @@ Result<Ticket> Client::Enqueue(uint32_t id, std::string packet) {
   auto [it, inserted] = pending_.emplace(id, ticket);
   if (!inserted) return Error{errc::kInvalidArgument, "SFTP request id reused"};
   outstanding_bytes_ += packet.size();
+  session_->ExpectReplies(1);
   outbox_.push_back(std::move(packet));
   Wake(outbox_signal_);
   return ticket;
 }
 
 asio::awaitable<Result<Ticket>> Client::Submit(uint32_t id, std::string packet) {
+  // Byte 4 is the packet type (after the uint32 length).
+  if (options_.rate_limiter && packet.size() > 4 &&
+      static_cast<uint8_t>(packet[4]) == static_cast<uint8_t>(PacketType::kWrite)) {
+    co_await options_.rate_limiter->Take(packet.size());
+  }
   while (!failure_ && !closing_ && outstanding_bytes_ > 0 &&
          outstanding_bytes_ + packet.size() > options_.max_outstanding_bytes) {
     co_await WaitOn(budget_signal_);
@@ -185,6 +210,7 @@ void Client::Deliver(uint32_t id, Result<Reply> result) {
   }
   Ticket ticket = std::move(it->second);
   pending_.erase(it);
+  session_->ExpectReplies(-1);
   outstanding_bytes_ -= ticket->charge_;
   Wake(budget_signal_);
   ticket->result_.emplace(std::move(result));
@@ -197,6 +223,8 @@ void Client::Fail(Error error, bool transport) {
   transport_failed_ = transport;
   auto pending = std::move(pending_);
   pending_.clear();
+  // Only with replies due: Abort() may come after the session is gone.
+  if (!pending.empty()) session_->ExpectReplies(-static_cast<int>(pending.size()));
   outstanding_bytes_ = 0;
   outbox_.clear();
   for (auto& [id, ticket] : pending) {

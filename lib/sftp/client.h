@@ -15,6 +15,9 @@
 //   This is how one coroutine keeps many requests of one file in flight.
 //   A ticket may be dropped unawaited: its reply is then discarded.
 //
+// Rate: with ClientOptions::rate_limiter, Submit() of a WRITE request first
+// waits for that many bytes of the shared limit (SubmitNow() never waits).
+//
 // Memory: bytes of requests queued or awaiting their reply are capped by
 // ClientOptions::max_outstanding_bytes (WRITE data, mostly); Submit waits while
 // the cap would be exceeded (one request always goes through, whatever its size).
@@ -49,6 +52,7 @@
 
 #include "lib/base/result.h"
 #include "lib/sftp/codec.h"
+#include "lib/sftp/rate_limiter.h"
 #include "lib/ssh/session.h"
 
 namespace ferry::sftp {
@@ -60,6 +64,9 @@ struct ClientOptions {
   bool query_limits = true;
   // The SSH subsystem to start (tests point it at fake servers).
   std::string subsystem = "sftp";
+  // When set, every WRITE request waits in Submit() for its bytes (--bwlimit).
+  // Shared by all clients of a destination; use on their common executor.
+  std::shared_ptr<RateLimiter> rate_limiter;
 };
 
 class Client;
@@ -196,6 +203,9 @@ class Client : public std::enable_shared_from_this<Client> {
   asio::awaitable<Status> ExtendedStatus(std::string_view extension, uint32_t id,
                                          std::string packet, std::string what);
 
+  // Told how many replies are due (for its io timeout). Valid while requests
+  // are pending: the session outlives every Client that still has some.
+  ssh::Session* session_;
   ssh::Channel channel_;
   asio::any_io_executor ex_;
   ClientOptions options_;

@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <libssh2.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -18,6 +21,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string_view>
 #include <variant>
@@ -200,6 +204,8 @@ struct Session::Impl {
   // Frees the libssh2 session without a goodbye: shutting the socket down first makes
   // every pending send/receive fail at once, so libssh2 cannot wait for the peer.
   void FreeSession() {
+    if (watchdog_timer != nullptr) watchdog_timer->cancel();
+    watchdog_timer = nullptr;
     if (session == nullptr) return;
     if (socket.is_open()) ::shutdown(socket.native_handle(), SHUT_RDWR);
     for (int i = 0; i < 100 && libssh2_session_free(session) == LIBSSH2_ERROR_EAGAIN; ++i) {
@@ -220,10 +226,12 @@ struct Session::Impl {
 
   // Waits until the socket is ready in `directions` (libssh2 block directions).
   // operation_aborted also means "woken because another call read bytes": retry.
-  asio::awaitable<asio::error_code> WaitSocket(int directions) {
+  // `counted`: the caller awaits something from the server (the io timeout runs).
+  asio::awaitable<asio::error_code> WaitSocket(int directions, bool counted) {
     using asio::ip::tcp;
     using namespace asio::experimental::awaitable_operators;
     ++socket_waiters;
+    if (counted) ++counted_waiters;
     asio::error_code ec;
     bool in = (directions & LIBSSH2_SESSION_BLOCK_INBOUND) != 0;
     bool out = (directions & LIBSSH2_SESSION_BLOCK_OUTBOUND) != 0;
@@ -237,7 +245,17 @@ struct Session::Impl {
       ec = e;
     }
     --socket_waiters;
+    if (counted) --counted_waiters;
     co_return ec;
+  }
+
+  // The io timeout fired: every call on the session fails from now on.
+  void DeclareDead(std::string reason) {
+    broken = true;
+    dead_reason = std::move(reason);
+    asio::error_code ignored;
+    socket.cancel(ignored);  // waiters wake, see `broken` and give up
+    if (socket.is_open()) ::shutdown(socket.native_handle(), SHUT_RDWR);
   }
 
   // Wakes every coroutine waiting on the socket (they retry their call). Called
@@ -254,6 +272,13 @@ struct Session::Impl {
     return n;
   }
 
+  static LIBSSH2_SEND_FUNC(Send) {
+    ssize_t n = ::send(socket, buffer, length, flags | MSG_NOSIGNAL);
+    if (n < 0) return -errno;
+    if (n > 0) static_cast<Impl*>(*abstract)->sends++;
+    return n;
+  }
+
   static LIBSSH2_USERAUTH_KBDINT_RESPONSE_FUNC(KeyboardInteractive) {
     auto* self = static_cast<Impl*>(*abstract);
     // Only the usual single "Password:" prompt is answered; anything else (OTP...) fails.
@@ -266,12 +291,20 @@ struct Session::Impl {
   asio::ip::tcp::socket socket;
   LIBSSH2_SESSION* session = nullptr;
   asio::experimental::channel<void()> gate;
-  uint64_t receives = 0;                  // recv() calls that returned data
-  int socket_waiters = 0;                 // coroutines inside WaitSocket
+  uint64_t receives = 0;     // recv() calls that returned data
+  uint64_t sends = 0;        // send() calls that wrote data
+  int socket_waiters = 0;    // coroutines inside WaitSocket
+  int counted_waiters = 0;   // ... of which await something from the server
+  int expected_replies = 0;  // Session::ExpectReplies
+  std::string dead_reason;   // set when the io timeout declared the session dead
+  asio::steady_timer* watchdog_timer = nullptr;  // the watchdog's, while it runs
   bool broken = false;                    // a call was abandoned mid-way: the session is unusable
   const std::string* password = nullptr;  // set only during keyboard-interactive
   std::string host_key_type;
   std::string host_key_fingerprint;
+  std::chrono::milliseconds keepalive_interval{0};  // for the watchdog
+  std::chrono::milliseconds io_timeout{0};
+  bool watchdog_started = false;
 };
 
 // ---------------------------------------------------------------------------
@@ -298,7 +331,7 @@ asio::awaitable<int64_t> Session::Call(std::function<int64_t()> call, CallKind k
     const bool hold =
         kind == CallKind::kExclusive || (directions & LIBSSH2_SESSION_BLOCK_OUTBOUND) != 0;
     if (!hold) s.Release();
-    asio::error_code ec = co_await s.WaitSocket(directions);
+    asio::error_code ec = co_await s.WaitSocket(directions, kind != CallKind::kIdleRead);
     if (ec) {
       asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
       const bool cancelled = cs.cancelled() != asio::cancellation_type::none;
@@ -333,6 +366,9 @@ asio::awaitable<void*> Session::CallForPointer(std::function<void*()> call, Call
 Error Session::MakeError(int64_t rc, std::string_view what) const {
   std::string detail(what);
   if (rc == kCallAborted) {
+    if (!impl_->dead_reason.empty()) {
+      return Error{errc::kConnectionLost, detail + ": " + impl_->dead_reason};
+    }
     return Error{errc::kCancelled, detail + ": the session was cancelled or is unusable"};
   }
   if (impl_->session != nullptr) {
@@ -583,6 +619,8 @@ asio::awaitable<Status> Establish(Session& session, Session::Impl& impl,
   libssh2_session_set_blocking(impl.session, 0);
   libssh2_session_callback_set(impl.session, LIBSSH2_CALLBACK_RECV,
                                reinterpret_cast<void*>(&Session::Impl::Recv));
+  libssh2_session_callback_set(impl.session, LIBSSH2_CALLBACK_SEND,
+                               reinterpret_cast<void*>(&Session::Impl::Send));
   const std::string preference = HostKeyPreference(KnownKeyTypes(entries, opts.host, opts.port));
   if (libssh2_session_method_pref(impl.session, LIBSSH2_METHOD_HOSTKEY, preference.c_str()) != 0) {
     co_return session.MakeError(libssh2_session_last_errno(impl.session),
@@ -608,14 +646,103 @@ asio::awaitable<Status> Establish(Session& session, Session::Impl& impl,
 
 }  // namespace
 
-Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+namespace {
+
+std::string FormatSeconds(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+  return std::to_string(d.count()) + " ms";
+}
+
+// Keepalives and the io timeout. Runs on the session's executor; holds the Impl
+// only between waits (weak otherwise), and ends when the session is freed.
+asio::awaitable<void> Watchdog(std::weak_ptr<Session::Impl> weak,
+                               std::chrono::milliseconds keepalive,
+                               std::chrono::milliseconds io_timeout) {
+  using Clock = std::chrono::steady_clock;
+  using std::chrono::milliseconds;
+  milliseconds shortest = milliseconds::max();
+  if (keepalive.count() > 0) shortest = std::min(shortest, keepalive);
+  if (io_timeout.count() > 0) shortest = std::min(shortest, io_timeout);
+  if (shortest == milliseconds::max()) co_return;
+  // Checks four times per period: a verdict is at most a quarter period late.
+  const milliseconds tick = std::clamp(shortest / 4, milliseconds(50), milliseconds(1000));
+  std::optional<asio::steady_timer> timer;
+  uint64_t seen_receives = 0;
+  uint64_t seen_sends = 0;
+  {
+    auto impl = weak.lock();
+    if (!impl || impl->session == nullptr) co_return;
+    timer.emplace(impl->executor);
+    impl->watchdog_timer = &*timer;
+    seen_receives = impl->receives;
+    seen_sends = impl->sends;
+  }
+  Clock::time_point last_receive = Clock::now();  // or the start of the current wait
+  Clock::time_point last_traffic = last_receive;  // either direction
+  for (;;) {
+    timer->expires_after(tick);
+    auto [ec] = co_await timer->async_wait(kNoThrow);
+    auto impl = weak.lock();  // not held across the next wait
+    if (!impl || impl->session == nullptr || impl->broken) co_return;
+    if (ec) {
+      impl->watchdog_timer = nullptr;  // cancelled for another reason: stop
+      co_return;
+    }
+    const auto now = Clock::now();
+    if (impl->receives != seen_receives) {
+      seen_receives = impl->receives;
+      last_receive = now;
+      last_traffic = now;
+    }
+    if (impl->sends != seen_sends) {
+      seen_sends = impl->sends;
+      last_traffic = now;
+    }
+    const bool awaiting = impl->expected_replies > 0 || impl->counted_waiters > 0;
+    if (!awaiting) {
+      last_receive = now;  // the silence that counts starts with the next request
+    } else if (io_timeout.count() > 0 && now - last_receive >= io_timeout) {
+      impl->watchdog_timer = nullptr;
+      impl->DeclareDead("no data from the server for " + FormatSeconds(io_timeout) +
+                        " while replies were due (io timeout): the connection is declared dead");
+      co_return;
+    }
+    // A keepalive only when the gate is free (nobody has a packet half-sent:
+    // libssh2 1.10 would answer BAD_USE) and the socket has room, so that it
+    // goes out whole and at once.
+    if (keepalive.count() > 0 && now - last_traffic >= keepalive && impl->gate.try_send()) {
+      pollfd pfd{impl->socket.native_handle(), POLLOUT, 0};
+      if (::poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT) != 0) {
+        int next = 0;
+        const int rc = libssh2_keepalive_send(impl->session, &next);
+        const bool half_sent =
+            (libssh2_session_block_directions(impl->session) & LIBSSH2_SESSION_BLOCK_OUTBOUND) != 0;
+        if (rc != 0 || half_sent) {
+          // A keepalive left half-sent would make the next call fail with
+          // BAD_USE: give the connection up instead (the pool reconnects).
+          impl->Release();
+          impl->watchdog_timer = nullptr;
+          impl->DeclareDead("sending a keepalive failed (libssh2 error " + std::to_string(rc) +
+                            ")");
+          co_return;
+        }
+        last_traffic = now;
+      }
+      impl->Release();
+    }
+  }
+}
+
+}  // namespace
+
+Session::Session(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() = default;
 
 asio::awaitable<Result<std::unique_ptr<Session>>> Session::Connect(asio::any_io_executor ex,
                                                                    ConnectOptions opts) {
   using namespace asio::experimental::awaitable_operators;
   InitLibssh2Once();
-  std::unique_ptr<Session> session(new Session(std::make_unique<Impl>(ex)));
+  std::unique_ptr<Session> session(new Session(std::make_shared<Impl>(ex)));
   asio::steady_timer timer(ex);
   timer.expires_after(opts.connect_timeout);
   auto outcome =
@@ -627,8 +754,27 @@ asio::awaitable<Result<std::unique_ptr<Session>>> Session::Connect(asio::any_io_
   }
   Status status = std::get<0>(std::move(outcome));
   if (!status.ok()) co_return status.error();
+  session->impl_->keepalive_interval = opts.keepalive_interval;
+  session->impl_->io_timeout = opts.io_timeout;
   co_return std::move(session);
 }
+
+void Session::StartWatchdog() {
+  Impl& s = *impl_;
+  if (s.session == nullptr || s.watchdog_timer != nullptr || s.watchdog_started) return;
+  s.watchdog_started = true;
+  const auto seconds = static_cast<unsigned>(
+      std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(s.keepalive_interval).count()));
+  // want_reply 0: OpenSSH answers a wanted reply with REQUEST_FAILURE, which
+  // libssh2 1.10 queues and never frees; the io timeout needs no reply anyway.
+  libssh2_keepalive_config(s.session, 0, seconds);
+  auto done = [](std::exception_ptr) {};  // Watchdog throws nothing (as_tuple waits)
+  asio::co_spawn(s.executor, Watchdog(impl_, s.keepalive_interval, s.io_timeout), done);
+}
+
+void Session::ExpectReplies(int delta) { impl_->expected_replies += delta; }
+
+bool Session::timed_out() const { return !impl_->dead_reason.empty(); }
 
 asio::awaitable<Result<Channel>> Session::OpenSubsystemChannel(std::string subsystem) {
   LIBSSH2_SESSION* s = impl_->session;
@@ -715,12 +861,14 @@ asio::awaitable<Result<size_t>> Channel::Read(std::span<std::byte> buffer) {
   if (channel_ == nullptr) co_return Error{errc::kInvalidArgument, "read on a closed channel"};
   if (buffer.empty()) co_return size_t{0};
   LIBSSH2_CHANNEL* ch = channel_;
-  int64_t rc = co_await session_->Call([&]() -> int64_t {
-    ssize_t n =
-        libssh2_channel_read_ex(ch, 0, reinterpret_cast<char*>(buffer.data()), buffer.size());
-    if (n == 0 && !libssh2_channel_eof(ch)) return LIBSSH2_ERROR_EAGAIN;
-    return n;
-  });
+  int64_t rc = co_await session_->Call(
+      [&]() -> int64_t {
+        ssize_t n =
+            libssh2_channel_read_ex(ch, 0, reinterpret_cast<char*>(buffer.data()), buffer.size());
+        if (n == 0 && !libssh2_channel_eof(ch)) return LIBSSH2_ERROR_EAGAIN;
+        return n;
+      },
+      Session::CallKind::kIdleRead);
   if (rc < 0) co_return session_->MakeError(rc, "reading from a channel");
   co_return static_cast<size_t>(rc);
 }

@@ -17,6 +17,10 @@
 // with LIBSSH2_ERROR_BAD_USE. Any call may pull another coroutine's data off the
 // socket, so waiters are woken whenever bytes arrive and simply retry.
 //
+// Liveness: StartWatchdog() adds keepalives and an io timeout (see
+// ConnectOptions): a server that stops answering while replies are awaited gets
+// the connection declared dead instead of hanging its callers forever.
+//
 // Lifetime: Channels must be Close()d and destroyed before their Session. Destroying
 // a Session closes the socket without an SSH goodbye; await Disconnect() first for a
 // clean close. Secrets (passphrase, password) are never logged nor put in errors.
@@ -73,6 +77,20 @@ struct ConnectOptions {
   std::function<HostKeyDecision(const HostKeyQuestion&)> host_key_callback;
   // Covers resolving, TCP connect, handshake, host key check and authentication.
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(30);
+  // Used once Session::StartWatchdog() runs (the SFTP pool starts it):
+  // After this long with nothing sent nor received, a keepalive message
+  // (keepalive@libssh2.org, no reply asked) is sent, so that NAT and firewall
+  // state and server idle limits do not drop an idle connection. 0: never.
+  // libssh2 counts in whole seconds: anything below 1 s acts as 1 s.
+  std::chrono::milliseconds keepalive_interval = std::chrono::seconds(15);
+  // While a reply is awaited (SFTP requests in flight, a channel being opened
+  // or closed, a write waiting for window space) and nothing at all arrives
+  // from the server for this long, the connection is declared dead: every
+  // call on it fails (Session::MakeError gives kConnectionLost, naming the
+  // timeout) and the socket is shut down. 0: wait forever. 60 s: several times
+  // the longest legitimate silence seen (an fsync of a large file on a slow
+  // disk), yet a stalled server is noticed within a minute.
+  std::chrono::milliseconds io_timeout = std::chrono::seconds(60);
 };
 
 class Session;
@@ -89,6 +107,9 @@ class Channel {
   // Does not talk to the server: an unclosed channel stays allocated (and counts
   // against the server's MaxSessions) until the session is freed. Close() it.
   ~Channel() = default;
+
+  // The session this channel belongs to (null once moved from).
+  Session* session() const { return session_; }
 
   // Writes a prefix of `data` and returns its size (>= 1 unless data is empty).
   // Errors: kConnectionLost, kProtocol (with libssh2's message in the detail).
@@ -119,6 +140,10 @@ class Session {
     // Nobody else enters the session until this call completes (handshake, auth,
     // channel open, subsystem start, sftp_init, disconnect).
     kExclusive,
+    // Like kShared, for a read that may wait for a long time without the server
+    // owing anything (a reader idling between replies): waiting in it does not
+    // count as awaiting a reply for the io timeout.
+    kIdleRead,
   };
 
   // Returned by Call() when the wait was cancelled (e.g. a timeout) or the session
@@ -155,6 +180,17 @@ class Session {
   asio::awaitable<void*> CallForPointer(std::function<void*()> call,
                                         CallKind kind = CallKind::kShared);
 
+  // Starts the watchdog: keepalives and the io timeout of ConnectOptions. It
+  // keeps a timer pending on the executor until Disconnect() or destruction, so
+  // io_context::run() does not return while a watched session lives.
+  void StartWatchdog();
+  // Replies awaited on top of the session's own calls, e.g. SFTP requests in
+  // flight whose answers a kIdleRead reader will pick up: while the count is
+  // above 0, the io timeout runs. Pair every +n with a -n.
+  void ExpectReplies(int delta);
+  // True once the io timeout declared the connection dead.
+  bool timed_out() const;
+
   // Maps a libssh2 error code to an Error (kConnectionLost, kTimeout, kProtocol...),
   // adding libssh2's last error message. `what` says what was being done.
   Error MakeError(int64_t rc, std::string_view what) const;
@@ -167,8 +203,9 @@ class Session {
   struct Impl;  // public so that the .cc's free functions can name it
 
  private:
-  explicit Session(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit Session(std::shared_ptr<Impl> impl);
+  // Shared only with the watchdog, which holds a weak_ptr.
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace ferry::ssh

@@ -118,6 +118,41 @@ TEST_F(CliTest, BadSftpUrlIsAUsageError) {
   EXPECT_NE(r.err.find("sftp://[broken"), std::string::npos) << r.err;
 }
 
+TEST_F(CliTest, BadNetworkFlagValuesAreUsageErrors) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--connections", "0"},   {"--connections", "17"},    {"--timeout", "-1"},
+      {"--timeout", "soon"},    {"--connect-timeout", "0"}, {"--bwlimit", "12X"},
+      {"--bwlimit", "-5M"},     {"--bwlimit", "M"},         {"--bwlimit", "1.5MX"},
+      {"--bwlimit", "0.0001B"},
+  };
+  for (const auto& flag : bad) {
+    Ran r = RunFerry({"push", flag[0], flag[1], src_, dst_});
+    EXPECT_EQ(r.exit_code, 2) << flag[0] << " " << flag[1] << ": " << r.out << r.err;
+    EXPECT_NE(r.err.find(flag[0]), std::string::npos) << flag[0] << " " << flag[1] << ": " << r.err;
+    EXPECT_FALSE(t::Exists(dst_));
+  }
+}
+
+TEST_F(CliTest, BwlimitForALocalDestinationIsAUsageError) {
+  Ran r = RunFerry({"push", "--bwlimit", "500K", src_, dst_});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("SFTP destinations only"), std::string::npos) << r.err;
+  EXPECT_FALSE(t::Exists(dst_));
+}
+
+TEST_F(CliTest, NetworkFlagsAreAcceptedAndListedInHelp) {
+  Ran help = RunFerry({"push", "--help"});
+  EXPECT_EQ(help.exit_code, 0) << help.err;
+  for (const char* flag : {"--connections", "--timeout", "--connect-timeout", "--bwlimit"}) {
+    EXPECT_NE(help.out.find(flag), std::string::npos) << flag << "\n" << help.out;
+  }
+  EXPECT_NE(help.out.find("SFTP destinations only"), std::string::npos) << help.out;
+  // SSH settings mean nothing to a local copy, but good values are not refused.
+  Ran r = RunFerry({"push", "--connections", "4", "--timeout", "0", "--connect-timeout", "2.5",
+                    "--bwlimit", "0", src_, dst_});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
 TEST_F(CliTest, MissingSourceIsFatal) {
   Ran r = RunFerry({"push", src_ + "/nope", dst_});
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;

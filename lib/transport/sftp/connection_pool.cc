@@ -90,6 +90,9 @@ asio::awaitable<Status> ConnectionPool::Connect(Connection* conn) {
     co_return session.error();
   }
   conn->session = std::move(*session);
+  // Keepalives and the io timeout: a stalled server fails the channels with
+  // kConnectionLost, which marks the connection broken (see NoticeBroken).
+  conn->session->StartWatchdog();
   auto client = co_await sftp::Client::Start(*conn->session, options_.client);
   if (!client.ok()) {
     Status ignored = co_await conn->session->Disconnect();
@@ -100,6 +103,7 @@ asio::awaitable<Status> ConnectionPool::Connect(Connection* conn) {
   conn->channels.push_back(Channel{std::move(*client)});
   conn->channel_limit = options_.channels_per_connection;
   conn->failures = 0;
+  consecutive_failures_ = 0;
   conn->state = Connection::State::kUp;
   co_return Status{};
 }
@@ -190,6 +194,7 @@ asio::awaitable<void> ConnectionPool::Reconnect(Connection* conn) {
       ++conn->failures;
       conn->retry_at = Clock::now() + Backoff(conn->failures);
       ++connect_failures_;
+      ++consecutive_failures_;
       last_connect_error_ = st.error();
     }
   }
@@ -217,7 +222,13 @@ asio::awaitable<Result<Lease>> ConnectionPool::Acquire() {
     }
     MaybeGrow(best == nullptr || best_load > 0);
     if (best != nullptr) co_return Lease(best->client, best->leases);
-    if (connect_failures_ - failures_before >= kAttemptsPerAcquire) co_return ConnectFailure();
+    // The server has been unreachable for the last attempts in a row: fail at
+    // once (reconnecting goes on in the background, within its backoff)
+    // rather than make every file wait through attempts of its own.
+    if (connect_failures_ - failures_before >= kAttemptsPerAcquire ||
+        consecutive_failures_ >= kAttemptsPerAcquire) {
+      co_return ConnectFailure();
+    }
     if (!growing_) {
       // Nothing may start before a backoff ends: sleep until the earliest one.
       auto earliest = Clock::time_point::max();

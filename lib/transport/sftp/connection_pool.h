@@ -13,11 +13,17 @@
 // written) + requests in flight. Acquire() returns a Lease on the least loaded
 // live channel.
 //
+// Liveness: every session runs its watchdog (ssh::Session::StartWatchdog):
+// keepalives when idle, and an io timeout that declares a connection dead when
+// replies are due and nothing arrives (its channels then fail as below).
+//
 // Failures: a channel whose transport failed marks its connection broken; the
 // connection is torn down (every request on it fails with kConnectionLost) and
 // reconnected on demand, no sooner than a backoff (100 ms doubling to 5 s) after
 // a failed attempt. Acquire() gives up, with kConnectionLost (or the specific
-// host key / authentication error), after two failed connection attempts.
+// host key / authentication error), after two failed connection attempts, and
+// at once while the last two attempts (of anyone) failed: a dead server fails
+// the remaining files quickly instead of one connect timeout after another.
 //
 // Threading: the destination's single-threaded executor, like everything else.
 // Close() must be awaited before the pool is destroyed.
@@ -137,6 +143,7 @@ class ConnectionPool {
   bool closed_ = false;
   bool started_ = false;
   uint64_t connect_failures_ = 0;
+  uint64_t consecutive_failures_ = 0;  // failed attempts since the last success
   Error last_connect_error_;
   asio::steady_timer changed_;  // cancelled whenever channels or connections change
 };

@@ -55,6 +55,8 @@ struct SftpConfig {
   std::string root;
   int connections = 2;
   int channels_per_connection = 4;
+  // Cap on file bytes written per second, over all connections (0: none).
+  uint64_t bwlimit_bytes_per_s = 0;
   // Payload of one WRITE request; 0 = the server's limit (limits@openssh.com,
   // 255 KiB for OpenSSH), else 32 KiB. Larger values are capped to the server's.
   size_t write_request_bytes = 0;

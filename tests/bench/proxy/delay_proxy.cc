@@ -59,11 +59,14 @@ class TokenBucket {
   Clock::time_point last_ = Clock::now();
 };
 
+}  // namespace
+
 // One relayed connection. Four coroutines share it (a reader and a writer per
 // direction); it lives until the last of them ends.
-struct Connection {
-  Connection(tcp::socket c, tcp::socket s)
-      : client(std::move(c)),
+struct RelayedConnection {
+  RelayedConnection(tcp::socket c, tcp::socket s, std::shared_ptr<ProxyControl> ctl)
+      : control(std::move(ctl)),
+        client(std::move(c)),
         server(std::move(s)),
         upstream(client.get_executor(), kQueueChunks),
         downstream(client.get_executor(), kQueueChunks) {}
@@ -77,11 +80,54 @@ struct Connection {
     downstream.close();
   }
 
+  // Like Close, but the peers see a reset (RST), not an orderly FIN.
+  void Reset() {
+    asio::error_code ignored;
+    const asio::socket_base::linger abort(true, 0);
+    client.set_option(abort, ignored);
+    server.set_option(abort, ignored);
+    Close();
+  }
+
+  std::shared_ptr<ProxyControl> control;  // may be null
   tcp::socket client;
   tcp::socket server;
   ChunkQueue upstream;    // client -> server
   ChunkQueue downstream;  // server -> client
 };
+
+ProxyControl::ProxyControl(asio::any_io_executor ex) : resume_(std::move(ex)) {
+  resume_.expires_at(asio::steady_timer::time_point::max());
+}
+
+void ProxyControl::SetStalled(bool stalled) {
+  stalled_ = stalled;
+  if (!stalled_) resume_.cancel();  // wakes every parked writer; the expiry stays at max
+}
+
+asio::awaitable<void> ProxyControl::WaitWhileStalled() {
+  while (stalled_) {
+    auto [ec] = co_await resume_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    (void)ec;  // only ever cancelled by SetStalled(false): re-check
+  }
+}
+
+void ProxyControl::CutAll() {
+  std::vector<std::weak_ptr<RelayedConnection>> conns;
+  conns.swap(conns_);
+  for (auto& weak : conns) {
+    if (auto conn = weak.lock()) conn->Reset();
+  }
+}
+
+void ProxyControl::Track(std::weak_ptr<RelayedConnection> conn) {
+  std::erase_if(conns_, [](const auto& w) { return w.expired(); });
+  conns_.push_back(std::move(conn));
+}
+
+namespace {
+
+using Connection = RelayedConnection;
 
 // Reads `from` and queues what arrives, stamped with its due time.
 asio::awaitable<void> Pump(std::shared_ptr<Connection> conn, tcp::socket& from, ChunkQueue& queue,
@@ -121,6 +167,9 @@ asio::awaitable<void> Drain(std::shared_ptr<Connection> conn, ChunkQueue& queue,
       auto [timer_ec] = co_await timer.async_wait(kNoThrow);
       (void)timer_ec;  // only ever expires; a closed connection shows up below
     }
+    if (conn->control) {
+      co_await conn->control->WaitWhileStalled();
+    }
     if (chunk.end) {
       asio::error_code ignored;
       if (chunk.failed) {
@@ -132,7 +181,11 @@ asio::awaitable<void> Drain(std::shared_ptr<Connection> conn, ChunkQueue& queue,
     }
     auto buffer = asio::buffer(chunk.bytes);
     auto [write_ec, written] = co_await asio::async_write(to, buffer, kNoThrow);
-    (void)written;
+    if (conn->control) {
+      auto& counter =
+          (&to == &conn->server) ? conn->control->bytes_to_server : conn->control->bytes_to_client;
+      counter += written;
+    }
     if (write_ec) {
       conn->Close();
       co_return;
@@ -149,7 +202,8 @@ void LogFailure(std::exception_ptr e) {
   }
 }
 
-asio::awaitable<void> Relay(tcp::socket client, tcp::endpoint target, LinkOptions link) {
+asio::awaitable<void> Relay(tcp::socket client, tcp::endpoint target, LinkOptions link,
+                            std::shared_ptr<ProxyControl> control) {
   tcp::socket server(client.get_executor());
   auto [connect_ec] = co_await server.async_connect(target, kNoThrow);
   if (connect_ec) {
@@ -160,7 +214,11 @@ asio::awaitable<void> Relay(tcp::socket client, tcp::endpoint target, LinkOption
   asio::error_code ignored;
   client.set_option(no_delay, ignored);
   server.set_option(no_delay, ignored);
-  auto conn = std::make_shared<Connection>(std::move(client), std::move(server));
+  auto conn = std::make_shared<Connection>(std::move(client), std::move(server), control);
+  if (control) {
+    control->Track(conn);
+    ++control->connections;
+  }
   auto ex = conn->client.get_executor();
   asio::co_spawn(ex, Pump(conn, conn->client, conn->upstream, link), LogFailure);
   asio::co_spawn(ex, Drain(conn, conn->upstream, conn->server, link), LogFailure);
@@ -171,6 +229,11 @@ asio::awaitable<void> Relay(tcp::socket client, tcp::endpoint target, LinkOption
 }  // namespace
 
 asio::awaitable<void> ServeProxy(tcp::acceptor acceptor, tcp::endpoint target, LinkOptions link) {
+  return ServeProxy(std::move(acceptor), target, link, nullptr);
+}
+
+asio::awaitable<void> ServeProxy(tcp::acceptor acceptor, tcp::endpoint target, LinkOptions link,
+                                 std::shared_ptr<ProxyControl> control) {
   for (;;) {
     auto [accept_ec, client] = co_await acceptor.async_accept(kNoThrow);
     if (accept_ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
@@ -179,7 +242,8 @@ asio::awaitable<void> ServeProxy(tcp::acceptor acceptor, tcp::endpoint target, L
       std::fprintf(stderr, "delay_proxy: accept: %s\n", accept_ec.message().c_str());
       co_return;
     }
-    asio::co_spawn(acceptor.get_executor(), Relay(std::move(client), target, link), LogFailure);
+    asio::co_spawn(acceptor.get_executor(), Relay(std::move(client), target, link, control),
+                   LogFailure);
   }
 }
 
