@@ -164,15 +164,14 @@ class Churn {
     std::error_code ec;
     fs::create_symlink(target, Path(NewName(dir, 'l')), ec);
   }
-  // A new mode together with new data. A mode-only change is not carried over
-  // today (push and watch see the file as unchanged: same size and mtime), so
-  // it is off unless FERRY_SOAK_MODE_ONLY=1.
+  // A new mode, alone (same size and mtime: only the mode tells) or together
+  // with new data.
   void Chmod() {
     if (files_.empty()) return;
     static constexpr mode_t kModes[] = {0600, 0640, 0644, 0755};
     const std::string path = Path(PickOf(files_));
     ::chmod(path.c_str(), kModes[Pick(4)]);
-    if (!mode_only_) WriteAll(path, Content(), std::ios::app);
+    if (Pick(2) == 0) WriteAll(path, Content(), std::ios::app);
   }
   void Rename() {
     std::error_code ec;
@@ -213,8 +212,6 @@ class Churn {
 
   std::string root_;
   std::mt19937_64 rng_;
-  const bool mode_only_ = std::getenv("FERRY_SOAK_MODE_ONLY") != nullptr &&
-                          std::string(std::getenv("FERRY_SOAK_MODE_ONLY")) == "1";
   std::vector<std::string> files_, dirs_, links_;
   uint64_t next_ = 0;
   uint64_t ops_ = 0;
