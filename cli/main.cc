@@ -78,7 +78,7 @@ std::optional<uint64_t> ParseRate(const std::string& text) {
       unit = 1;
     } else if (u == 'K' || u == 'M' || u == 'G') {
       unit = u == 'K' ? 1024.0 : u == 'M' ? 1024.0 * 1024 : 1024.0 * 1024 * 1024;
-      if (rest != "" && rest != "B" && rest != "IB") return std::nullopt;
+      if (!rest.empty() && rest != "B" && rest != "IB") return std::nullopt;
       rest.clear();
     } else {
       return std::nullopt;
@@ -266,7 +266,9 @@ int RunPush(const CLI::App& cmd, const PushFlags& f, const CLI::Option* exclude_
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   CLI::App app{"ferry: fast, safe file transfer and sync over SSH/SFTP"};
   app.set_version_flag("-V,--version", std::string("ferry ") + ferry::Version());
   app.require_subcommand(1);
@@ -300,4 +302,19 @@ int main(int argc, char** argv) {
     return RunPush(*watch, watch_flags, watch_exclude, watch_include, coalesce_ms);
   }
   return ferry::cli::kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The library never throws; this catches what would otherwise be a bare
+  // std::terminate (e.g. std::bad_alloc while setting up the flags).
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ferry: internal error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "ferry: internal error\n");
+  }
+  return ferry::cli::kExitFatal;
 }

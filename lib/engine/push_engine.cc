@@ -678,7 +678,10 @@ class PushRun {
       const uint64_t off = tail / kVerifySamples * i;
       ranges.emplace_back(off, std::min(kVerifySample, tail - off));
     }
-    for (const auto& [off, len] : ranges) {
+    for (const auto& range : ranges) {
+      // Named copies: a lambda cannot capture structured bindings portably.
+      const uint64_t off = range.first;
+      const uint64_t len = range.second;
       auto remote = co_await dest_.ReadRange(part_rel, off, len);
       if (!remote.ok()) {
         why = "the part file could not be read back (" + remote.error().Message() + ")";

@@ -10,7 +10,8 @@ namespace ferry::sftp {
 
 RateLimiter::RateLimiter(uint64_t bytes_per_second, uint64_t burst)
     : rate_(std::max<uint64_t>(1, bytes_per_second)),
-      burst_(static_cast<double>(burst != 0 ? burst : std::max<uint64_t>(rate_ / 10, 64 * 1024))),
+      burst_(static_cast<double>(burst != 0 ? burst
+                                            : std::max<uint64_t>(rate_ / 10, uint64_t{64} * 1024))),
       tokens_(burst_),
       last_(Clock::now()) {}
 

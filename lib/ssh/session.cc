@@ -204,7 +204,12 @@ struct Session::Impl {
   // Frees the libssh2 session without a goodbye: shutting the socket down first makes
   // every pending send/receive fail at once, so libssh2 cannot wait for the peer.
   void FreeSession() {
-    if (watchdog_timer != nullptr) watchdog_timer->cancel();
+    if (watchdog_timer != nullptr) {
+      try {
+        watchdog_timer->cancel();
+      } catch (const std::exception&) {  // cannot fail for a steady_timer; ~Impl must not throw
+      }
+    }
     watchdog_timer = nullptr;
     if (session == nullptr) return;
     if (socket.is_open()) ::shutdown(socket.native_handle(), SHUT_RDWR);

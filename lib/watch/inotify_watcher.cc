@@ -111,7 +111,7 @@ asio::awaitable<void> InotifyWatcher::Walk(std::string rel, size_t log_start, bo
     while (!stack.empty()) {
       std::string dir = std::move(stack.back());
       stack.pop_back();
-      std::string full = dir.empty() ? root : root + "/" + dir;
+      std::string full = dir.empty() ? root : JoinRel(root, dir);
       int wd = ::inotify_add_watch(fd, full.c_str(), kMask);
       if (wd < 0) {
         int err = errno;
@@ -339,7 +339,7 @@ void InotifyWatcher::Process(const ::inotify_event& ev) {
 asio::awaitable<void> InotifyWatcher::Run(std::function<void()> on_event) {
   on_event_ = on_event;
   // Aligned for inotify_event; large enough for thousands of events per read.
-  constexpr size_t kBufBytes = 64 * 1024;
+  constexpr size_t kBufBytes = size_t{64} * 1024;
   auto storage = std::make_unique<uint64_t[]>(kBufBytes / sizeof(uint64_t));
   char* buf = reinterpret_cast<char*>(storage.get());
   while (!stopped_) {

@@ -430,13 +430,14 @@ class WatchLoop {
     const Totals before = report_.totals;
     uint64_t renamed = 0;
     Outcome3 result = Outcome3::kOk;
-    if (batch.full_rescan) {
+    const bool full_rescan = batch.full_rescan;  // batch is moved from below
+    if (full_rescan) {
       result = co_await FullRescan();
     } else {
       result = co_await ApplyChanges(std::move(batch), renamed);
     }
     BatchSummary s = Summarize(before, t0);
-    s.full_rescan = batch.full_rescan;
+    s.full_rescan = full_rescan;
     s.renamed = renamed;
     s.files += renamed;
     if (observer() != nullptr) observer()->OnBatch(s);
@@ -453,12 +454,13 @@ class WatchLoop {
         std::vector<std::string> present;
         for (const std::string& p : paths) {
           struct stat st;
-          std::string local = p;
-          if (local.ends_with(plan::kCompressedSuffix)) {
-            std::string stripped = local.substr(0, local.size() - plan::kCompressedSuffix.size());
-            if (::lstat((root + "/" + stripped).c_str(), &st) == 0) present.push_back(p);
+          if (p.ends_with(plan::kCompressedSuffix)) {
+            const std::string stripped =
+                JoinRel(root, p.substr(0, p.size() - plan::kCompressedSuffix.size()));
+            if (::lstat(stripped.c_str(), &st) == 0) present.push_back(p);
           }
-          if (::lstat((root + "/" + local).c_str(), &st) == 0) present.push_back(p);
+          const std::string local = JoinRel(root, p);
+          if (::lstat(local.c_str(), &st) == 0) present.push_back(p);
         }
         return present;
       };
@@ -575,7 +577,8 @@ class WatchLoop {
       if (!dry) st = co_await DestRename(r);
       if (IsFatal(st.code())) co_return RefusedOnReconnect(st);
       if (IsTransient(st.code())) {
-        batch.renames.erase(batch.renames.begin(), batch.renames.begin() + i);
+        batch.renames.erase(batch.renames.begin(),
+                            batch.renames.begin() + static_cast<std::ptrdiff_t>(i));
         watcher_.Requeue(std::move(batch));
         co_return Outcome3::kTransient;
       }
