@@ -143,13 +143,14 @@ TEST_F(CliTest, BwlimitForALocalDestinationIsAUsageError) {
 TEST_F(CliTest, NetworkFlagsAreAcceptedAndListedInHelp) {
   Ran help = RunFerry({"push", "--help"});
   EXPECT_EQ(help.exit_code, 0) << help.err;
-  for (const char* flag : {"--connections", "--timeout", "--connect-timeout", "--bwlimit"}) {
+  for (const char* flag : {"--connections", "--timeout", "--connect-timeout", "--bwlimit",
+                           "--no-resume", "--no-listing-cache"}) {
     EXPECT_NE(help.out.find(flag), std::string::npos) << flag << "\n" << help.out;
   }
   EXPECT_NE(help.out.find("SFTP destinations only"), std::string::npos) << help.out;
   // SSH settings mean nothing to a local copy, but good values are not refused.
-  Ran r = RunFerry({"push", "--connections", "4", "--timeout", "0", "--connect-timeout", "2.5",
-                    "--bwlimit", "0", src_, dst_});
+  Ran r = RunFerry({"push", "--no-resume", "--no-listing-cache", "--connections", "4", "--timeout",
+                    "0", "--connect-timeout", "2.5", "--bwlimit", "0", src_, dst_});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
