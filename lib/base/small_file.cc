@@ -58,4 +58,16 @@ Result<std::string> ReadSmallFile(const std::string& path, size_t max_size, Spec
   return text;
 }
 
+Status WriteAll(int fd, std::string_view data, const std::string& name) {
+  while (!data.empty()) {
+    const ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status(LastSystemError(), "write " + name);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return {};
+}
+
 }  // namespace ferry

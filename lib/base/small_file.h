@@ -1,10 +1,11 @@
 // Reading a whole small file (a key, a config) into memory, with a size cap and
-// errors that say what was wrong with the path.
+// errors that say what was wrong with the path; and writing all of a buffer.
 #ifndef FERRY_BASE_SMALL_FILE_H_
 #define FERRY_BASE_SMALL_FILE_H_
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "lib/base/result.h"
 
@@ -30,6 +31,10 @@ enum class SpecialFiles {
 // I/O: call it off the io_context (see offload.h). Thread-safe.
 Result<std::string> ReadSmallFile(const std::string& path, size_t max_size,
                                   SpecialFiles special = SpecialFiles::kReject);
+
+// Writes all of `data` to `fd`, retrying short writes and EINTR. Errors: the
+// write(2) errno with "write <name>" as the detail.
+Status WriteAll(int fd, std::string_view data, const std::string& name);
 
 }  // namespace ferry
 

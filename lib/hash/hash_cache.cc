@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "lib/base/small_file.h"
+
 namespace ferry::hash {
 namespace {
 
@@ -44,18 +46,6 @@ bool NextField(std::string_view& rest, std::string_view& field) {
   field = rest.substr(0, space);
   rest.remove_prefix(space + 1);
   return true;
-}
-
-Status WriteAll(int fd, std::string_view data, const std::string& name) {
-  while (!data.empty()) {
-    const ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status(LastSystemError(), "write " + name);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return {};
 }
 
 struct FileCloser {

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "lib/base/path.h"
+#include "lib/base/small_file.h"
 #include "lib/hash/hash_cache.h"
 
 namespace ferry::transport {
@@ -261,22 +262,6 @@ void RemoveDeadTemps(const std::string& path) {
     }
   }
   closedir(dir);
-}
-
-}  // namespace
-
-namespace {
-
-Status WriteAll(int fd, std::string_view data, const std::string& name) {
-  while (!data.empty()) {
-    const ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status(LastSystemError(), "write " + name);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return {};
 }
 
 }  // namespace
