@@ -363,6 +363,12 @@ asio::awaitable<Result<std::unique_ptr<FileSink>>> SftpDestination::CreateFile(s
       co_await RemoveQuietly(std::move(temp), nullptr);
       co_return WithPath(handle.error(), Display(path));
     }
+    if (handle.code() == std::errc::permission_denied) {
+      // Say what was refused in the user's terms: the server's detail names
+      // our temp file, which the user never asked for.
+      co_return Error{handle.code(), Display(path) + ": the server refused to create files in " +
+                                         Display(ParentOf(path))};
+    }
     // OpenSSH reports an existing name (O_EXCL) as FX_FAILURE: try another name.
     if (handle.code() != sftp::make_error_code(sftp::StatusCode::kFailure)) {
       co_return WithPath(handle.error(), Display(path));
