@@ -133,12 +133,16 @@ class SftpFileSink final : public FileSink {
     // rename that go out on the main lane.
     for (size_t i = 1; i < lanes_.size() && st.ok(); ++i) st = co_await CloseLane(lanes_[i]);
     if (st.ok()) st = co_await FinishMainLane(attrs);
+    if (!st.ok()) {
+      // Storing the data failed (WRITE, FSETSTAT, fsync, CLOSE); a failed
+      // rename below has other causes than a full disk.
+      Error failed = st.error();
+      st = co_await ExplainFailure(std::move(failed), failed_bytes_);
+    }
     if (st.ok()) {
       st = co_await dest_.Replace(*lanes_[0].lease, temp_abs_, final_abs_, display_);
     }
     if (!st.ok()) {
-      Error failed = st.error();
-      st = co_await ExplainFailure(std::move(failed), failed_bytes_);
       co_await Abort();
       co_return st;
     }
