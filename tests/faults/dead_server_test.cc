@@ -3,6 +3,11 @@
 // not grow with the number of queued files (the fault matrix once measured
 // ~1 s per file: 208 files, 234 s), report every unsent file with
 // kConnectionLost and its path, and leave nothing partial under a final name.
+//
+// Measured (2026-11-25, 2 cores): 102 files 2.7 s, 402 files 9.9 s, 802 files
+// 18.6 s; with PushOptions::retries = 0, 802 files 0.5 s. The pool fails each
+// Acquire at once; what remains per file (~23 ms, spread over the jobs) is the
+// engine retrying kConnectionLost 3 times with 50/100/200 ms pauses.
 #include <gtest/gtest.h>
 
 #include <chrono>
