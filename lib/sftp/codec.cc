@@ -477,6 +477,17 @@ Result<StatVfs> ParseStatVfs(std::string_view payload) {
   return s;
 }
 
+uint64_t AvailableBytes(const StatVfs& vfs) {
+  const uint64_t unit = vfs.frsize != 0 ? vfs.frsize : vfs.bsize;
+  if (unit != 0 && vfs.bavail > UINT64_MAX / unit) return UINT64_MAX;
+  return vfs.bavail * unit;
+}
+
+bool LooksOutOfSpace(const StatVfs& vfs, uint64_t needed) {
+  const uint64_t available = AvailableBytes(vfs);
+  return available == 0 || available < needed;
+}
+
 Result<Limits> ParseLimits(std::string_view payload) {
   Reader r{payload};
   Limits l;

@@ -241,6 +241,15 @@ Result<Reply> ParseReply(std::string_view body);
 Result<StatVfs> ParseStatVfs(std::string_view payload);
 Result<Limits> ParseLimits(std::string_view payload);
 
+// Bytes of the file system free for an unprivileged user (f_bavail fragments;
+// f_bsize when a server leaves f_frsize 0). Saturates instead of overflowing.
+uint64_t AvailableBytes(const StatVfs& vfs);
+// SFTP v3 has no "no space" status: OpenSSH answers ENOSPC (and EDQUOT) with
+// FX_FAILURE. After such a failure, whether the file system explains it: less
+// is available than the `needed` bytes the upload still had to store, or
+// nothing at all (needed 0: e.g. a CLOSE, whose size is unknown).
+bool LooksOutOfSpace(const StatVfs& vfs, uint64_t needed);
+
 // ---- Interpreting replies -----------------------------------------------------
 // `what` names the operation and path for error details ("open /x/y"). A STATUS
 // with a non-OK code becomes {code in sftp_category(), what + server message};

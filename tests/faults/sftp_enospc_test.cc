@@ -71,16 +71,21 @@ TEST_P(SftpEnospcTest, FullRemoteDiskFailsPerFileLeavesNothingPartialAndRerunCon
   ExpectRerunConverges();
 }
 
-// BUG (lib/transport/sftp: a failed WRITE is reported with the bare status):
-// SFTP v3 has no "no space" status, OpenSSH sends SSH_FX_FAILURE, and ferry
-// reports "FX_FAILURE (the server reported a failure)", which does not tell the
-// user the disk is full. It could ask statvfs@openssh.com (announced by the
-// server) after a failed write and report ENOSPC. Enable when it does.
-TEST_P(SftpEnospcTest, DISABLED_FullRemoteDiskIsReportedAsNoSpace) {
+// SFTP v3 has no "no space" status: OpenSSH sends SSH_FX_FAILURE for ENOSPC.
+// ferry asks statvfs@openssh.com after such a failure and, when the room left
+// explains it, reports ENOSPC with the path and the free space.
+TEST_P(SftpEnospcTest, FullRemoteDiskIsReportedAsNoSpace) {
   t::WriteFile(S("big"), t::RandomBytes(3 << 20, 1), 0644, kOld);
   Report r = Push();
   ASSERT_EQ(r.problems.size(), 1u) << Describe(r);
-  EXPECT_EQ(r.problems[0].code, std::errc::no_space_on_device) << Describe(r);
+  const Problem& p = r.problems[0];
+  EXPECT_EQ(p.code, std::errc::no_space_on_device) << Describe(r);
+  EXPECT_EQ(p.path, "big");
+  EXPECT_NE(p.message.find("big"), std::string::npos) << p.message;
+  EXPECT_NE(p.message.find("bytes free for this user"), std::string::npos) << p.message;
+  EXPECT_NE(p.message.find("No space left on device"), std::string::npos) << p.message;
+  EXPECT_FALSE(t::Exists(D("big")));
+  ExpectNothingPartial();
 }
 
 INSTANTIATE_TEST_SUITE_P(Sftp, SftpEnospcTest, ::testing::Values(Where::kSftp), WhereName);

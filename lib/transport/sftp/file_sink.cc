@@ -35,7 +35,11 @@ class SftpFileSink final : public FileSink {
     Lease lease;
     std::string handle;
     bool open = true;
-    std::deque<Ticket> writes;  // unacknowledged WRITEs, oldest first
+    struct Pending {
+      Ticket ticket;
+      uint64_t bytes = 0;
+    };
+    std::deque<Pending> writes;  // unacknowledged WRITEs, oldest first
   };
 
   SftpFileSink(SftpDestination& dest, Lease lease, std::string handle, std::string temp_abs,
@@ -96,7 +100,11 @@ class SftpFileSink final : public FileSink {
     written_ = true;
     if (finished_) co_return Error{errc::kInvalidArgument, display_ + ": write after the end"};
     Reap();
-    if (!error_.ok()) co_return error_;
+    if (!error_.ok()) {
+      Error failed = error_.error();
+      error_ = co_await ExplainFailure(std::move(failed), failed_bytes_);
+      co_return error_;
+    }
     co_await MaybeAddLane();
     // Whole calls go round-robin over the lanes: disjoint ranges per channel.
     Lane& lane = lanes_[next_lane_++ % lanes_.size()];
@@ -111,7 +119,7 @@ class SftpFileSink final : public FileSink {
         error_ = WithPath(ticket.error(), display_);
         co_return error_;
       }
-      lane.writes.push_back(std::move(*ticket));
+      lane.writes.push_back({std::move(*ticket), n});
       offset_ += n;
       data = data.subspan(n);
     }
@@ -125,6 +133,12 @@ class SftpFileSink final : public FileSink {
     // rename that go out on the main lane.
     for (size_t i = 1; i < lanes_.size() && st.ok(); ++i) st = co_await CloseLane(lanes_[i]);
     if (st.ok()) st = co_await FinishMainLane(attrs);
+    if (!st.ok()) {
+      // Storing the data failed (WRITE, FSETSTAT, fsync, CLOSE); a failed
+      // rename below has other causes than a full disk.
+      Error failed = st.error();
+      st = co_await ExplainFailure(std::move(failed), failed_bytes_);
+    }
     if (st.ok()) {
       st = co_await dest_.Replace(*lanes_[0].lease, temp_abs_, final_abs_, display_);
     }
@@ -162,10 +176,14 @@ class SftpFileSink final : public FileSink {
   // Collects acknowledged WRITEs; the first failure sticks.
   void Reap() {
     for (Lane& lane : lanes_) {
-      while (!lane.writes.empty() && lane.writes.front()->done()) {
-        Status st = StatusOf(lane.writes.front()->result(), "write");
+      while (!lane.writes.empty() && lane.writes.front().ticket->done()) {
+        Status st = StatusOf(lane.writes.front().ticket->result(), "write");
+        const uint64_t bytes = lane.writes.front().bytes;
         lane.writes.pop_front();
-        if (!st.ok() && error_.ok()) error_ = WithPath(st.error(), display_);
+        if (!st.ok() && error_.ok()) {
+          error_ = WithPath(st.error(), display_);
+          failed_bytes_ = bytes;
+        }
       }
     }
   }
@@ -196,6 +214,34 @@ class SftpFileSink final : public FileSink {
     lanes_.emplace_back(std::move(lease), std::move(*handle));
   }
 
+  // OpenSSH answers ENOSPC with FX_FAILURE (SFTP v3 has no better status):
+  // when the server can say how much room is left (statvfs@openssh.com) and
+  // that is less than the failed WRITE needed (or nothing, for FSETSTAT, fsync
+  // or CLOSE), the upload failed for lack of space. Anything else stays as it
+  // was. Asked once per file, on any channel still held; must run before
+  // Abort, which lets the leases go.
+  asio::awaitable<Error> ExplainFailure(Error error, uint64_t needed) {
+    if (explained_ || error.code != sftp::make_error_code(sftp::StatusCode::kFailure)) {
+      co_return error;
+    }
+    explained_ = true;
+    Client* c = nullptr;
+    for (Lane& lane : lanes_) {
+      if (lane.lease && lane.lease->HasExtension(sftp::kStatvfs)) c = lane.lease.get();
+    }
+    if (c == nullptr) co_return error;
+    std::string dir(ParentOf(final_abs_));
+    if (dir.empty()) dir = "/";
+    std::string dir_arg = dir;
+    auto vfs = co_await c->QueryStatVfs(std::move(dir_arg));
+    if (!vfs.ok() || !sftp::LooksOutOfSpace(*vfs, needed)) co_return error;
+    co_return Error{std::make_error_code(std::errc::no_space_on_device),
+                    display_ + ": the server's file system is full (" +
+                        std::to_string(sftp::AvailableBytes(*vfs)) +
+                        " bytes free for this user; the server answered " + error.code.message() +
+                        ")"};
+  }
+
   // Awaits a lane's WRITEs and closes its handle.
   asio::awaitable<Status> CloseLane(Lane& lane) {
     Client& c = *lane.lease;
@@ -214,11 +260,15 @@ class SftpFileSink final : public FileSink {
   asio::awaitable<Status> AwaitWrites(Lane& lane) {
     Status st = error_;
     while (!lane.writes.empty()) {
-      Ticket t = std::move(lane.writes.front());
+      Ticket t = std::move(lane.writes.front().ticket);
+      const uint64_t bytes = lane.writes.front().bytes;
       lane.writes.pop_front();
       auto reply = co_await lane.lease->Await(t);
       Status written = StatusOf(reply, "write");
-      if (!written.ok() && st.ok()) st = WithPath(written.error(), display_);
+      if (!written.ok() && st.ok()) {
+        st = WithPath(written.error(), display_);
+        failed_bytes_ = bytes;
+      }
     }
     co_return st;
   }
@@ -283,7 +333,9 @@ class SftpFileSink final : public FileSink {
   bool keep_on_abort_ = false;
   bool written_ = false;
   bool finished_ = false;
-  Status error_;  // the first failed WRITE
+  Status error_;               // the first failed WRITE
+  uint64_t failed_bytes_ = 0;  // its length (0: the failure was not a WRITE)
+  bool explained_ = false;     // ExplainFailure asked the server already
 };
 
 }  // namespace
@@ -314,6 +366,12 @@ asio::awaitable<Result<std::unique_ptr<FileSink>>> SftpDestination::CreateFile(s
       // run knows its name, so clean it up rather than leave it to the next.
       co_await RemoveQuietly(std::move(temp), nullptr);
       co_return WithPath(handle.error(), Display(path));
+    }
+    if (handle.code() == std::errc::permission_denied) {
+      // Say what was refused in the user's terms: the server's detail names
+      // our temp file, which the user never asked for.
+      co_return Error{handle.code(), Display(path) + ": the server refused to create files in " +
+                                         Display(ParentOf(path))};
     }
     // OpenSSH reports an existing name (O_EXCL) as FX_FAILURE: try another name.
     if (handle.code() != sftp::make_error_code(sftp::StatusCode::kFailure)) {
