@@ -57,6 +57,13 @@ struct SourceFd {
 
 // What one blocking read step returns: bytes in the buffer, and at EOF the
 // file's state then (to detect a change during the read).
+// Codes by which a destination refuses a connection (on a reconnect: the first
+// connect is Open(), already fatal). No retry or later file can succeed.
+bool IsRefusedConnection(std::error_code code) {
+  return code == errc::kAuthFailed || code == errc::kHostKeyMismatch ||
+         code == errc::kHostKeyUnknown || code == errc::kHostKeyRevoked;
+}
+
 struct ReadStep {
   size_t bytes = 0;
   bool eof = false;
@@ -178,8 +185,18 @@ class PushRun {
     report_.fatal_message = what + ": " + error.Message();
   }
 
+  // True once the run must not start new work: the embedder asked to stop, or
+  // the run turned fatal.
+  bool Stopping() const { return config_.stop.stop_requested() || report_.fatal; }
+
   void AddProblem(std::string path, std::string stage, const Error& error) {
     had_errors_ = true;
+    if (IsRefusedConnection(error.code)) {
+      // The destination refused to let us back in (a reconnect after a drop):
+      // every later file would fail the same way, so the run ends here.
+      if (!report_.fatal) Fatal(error, "reconnecting to " + dest_.Describe());
+      return;
+    }
     if (report_.problems.size() >= Report::kMaxProblems) {
       ++report_.problems_dropped;
       return;
@@ -241,7 +258,7 @@ class PushRun {
 
   awaitable<void> Lister() {
     while (true) {
-      if (config_.stop.stop_requested()) {
+      if (Stopping()) {
         dirs_.clear();
       }
       if (dirs_.empty()) {
@@ -473,7 +490,7 @@ class PushRun {
     while (true) {
       auto [ec, item] = co_await items_.async_receive(kTuple);
       if (ec) co_return;  // end marker: the walk is over
-      if (config_.stop.stop_requested()) continue;
+      if (Stopping()) continue;
       if (item.action.kind == plan::ActionKind::kSymlink) {
         co_await DoSymlink(item);
       } else {
@@ -634,7 +651,7 @@ class PushRun {
       // retried once the destination has reconnected. Anything else is final.
       const bool retryable =
           st.code() == errc::kSourceChanged || st.code() == errc::kConnectionLost;
-      if (!retryable || attempt >= config_.retries || config_.stop.stop_requested()) break;
+      if (!retryable || attempt >= config_.retries || Stopping()) break;
       // Give a writer a moment to finish before reading again.
       asio::steady_timer pause(ex_, std::chrono::milliseconds(50 << attempt));
       co_await pause.async_wait(kTuple);
@@ -819,7 +836,7 @@ class PushRun {
 
     Status failure;
     while (true) {
-      if (config_.stop.stop_requested()) {
+      if (Stopping()) {
         failure = Status(errc::kCancelled, src);
         break;
       }
@@ -894,7 +911,7 @@ class PushRun {
   // ---- deleting --------------------------------------------------------
 
   awaitable<void> ApplyDeletes() {
-    if (deletes_.empty() || config_.stop.stop_requested()) co_return;
+    if (deletes_.empty() || Stopping()) co_return;
     if (had_errors_) {
       // As rclone: a partial view of the source must not drive deletions.
       AddProblem(
