@@ -127,10 +127,29 @@ struct PendingDelete {
   EntryType type;
 };
 
+// A source directory's identity: the walk refuses to enter a directory that is
+// one of its own ancestors (a cycle through a followed symlink, or a bind mount).
+struct DevIno {
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  bool operator==(const DevIno&) const = default;
+};
+using Ancestry = std::vector<DevIno>;  // the root first, the directory itself last
+
 struct DirTask {
   std::string rel;
   bool dest_missing = false;  // created (or to be created) by this run: nothing to list
+  Ancestry ancestry;          // empty for the root until it is listed
 };
+
+// The problem for a symlink that -L cannot follow, with stat(2)'s reason.
+Error UnfollowableLink(int err, const std::string& shown) {
+  if (err == 0) err = ENOENT;
+  std::string what = err == ENOENT  ? "symlink has no referent: "
+                     : err == ELOOP ? "symlink loop (too many levels of symbolic links): "
+                                    : "cannot follow symlink: ";
+  return Error{std::error_code(err, std::system_category()), what + shown};
+}
 
 class PushRun {
  public:
@@ -237,7 +256,7 @@ class PushRun {
   void WakeListers() { dir_signal_.cancel(); }
 
   awaitable<void> Walk() {
-    dirs_.push_back({"", false});
+    dirs_.push_back({"", false, {}});
     TaskGroup listers(ex_);
     for (int i = 0; i < std::max(1, config_.list_concurrency); ++i) listers.Spawn(Lister());
     std::exception_ptr failure;
@@ -309,7 +328,25 @@ class PushRun {
     co_return co_await dest_.List(rel);
   }
 
+  // The identity of the source root, the first ancestor of every directory.
+  awaitable<Ancestry> RootAncestry() {
+    std::string path = SourcePath("");
+    auto job = [path]() -> Ancestry {
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0) return {};
+      return {DevIno{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)}};
+    };
+    co_return co_await Offload(pool_, std::move(job));
+  }
+
+  static Ancestry Child(const Ancestry& parent, const Entry& dir) {
+    Ancestry a = parent;
+    a.push_back({dir.dev, dir.ino});
+    return a;
+  }
+
   awaitable<void> ProcessDirectory(DirTask task) {
+    if (task.rel.empty() && !config_.single_file) task.ancestry = co_await RootAncestry();
     // One after the other: the other listers keep both sides busy meanwhile.
     auto local = co_await ListSource(task.rel);
     auto remote = co_await ListDestination(task.rel, task.dest_missing);
@@ -332,9 +369,18 @@ class PushRun {
       std::string rel = JoinRel(task.rel, e.name);
       if (Excluded(rel, e.type == EntryType::kDirectory)) continue;
       if (config_.copy_links && e.type == EntryType::kSymlink) {
+        AddProblem(rel, "scan", UnfollowableLink(e.follow_errno, Printable(rel)));
+        ++report_.totals.files_failed;
+        continue;
+      }
+      if (e.type == EntryType::kDirectory && e.ino != 0 &&
+          std::find(task.ancestry.begin(), task.ancestry.end(), DevIno{e.dev, e.ino}) !=
+              task.ancestry.end()) {
+        // As cp -L and find -L do: one problem, the cycle is not entered.
         AddProblem(rel, "scan",
-                   Error{std::make_error_code(std::errc::no_such_file_or_directory),
-                         "symlink has no referent: " + Printable(rel)});
+                   Error{std::make_error_code(std::errc::too_many_symbolic_link_levels),
+                         "directory cycle: not followed: " + Printable(rel) +
+                             " is one of its own parent directories"});
         ++report_.totals.files_failed;
         continue;
       }
@@ -369,11 +415,12 @@ class PushRun {
     }
 
     for (plan::Action& action : actions) {
-      co_await Dispatch(task.rel, std::move(action));
+      co_await Dispatch(task, std::move(action));
     }
   }
 
-  awaitable<void> Dispatch(const std::string& dir, plan::Action action) {
+  awaitable<void> Dispatch(const DirTask& task, plan::Action action) {
+    const std::string& dir = task.rel;
     std::string rel = JoinRel(dir, action.name);
     std::string dest_rel = JoinRel(dir, action.dest_name);
     using plan::ActionKind;
@@ -403,11 +450,11 @@ class PushRun {
       }
       case ActionKind::kMkdir:
       case ActionKind::kReplace:
-        co_await MakeDirectory(rel, dest_rel, action);
+        co_await MakeDirectory(task, rel, dest_rel, action);
         break;
       case ActionKind::kRecurse:
         if (config_.recursive) {
-          dirs_.push_back({rel, false});
+          dirs_.push_back({rel, false, Child(task.ancestry, action.local)});
           WakeListers();
         }
         break;
@@ -445,8 +492,8 @@ class PushRun {
     }
   }
 
-  awaitable<void> MakeDirectory(const std::string& rel, const std::string& dest_rel,
-                                const plan::Action& action) {
+  awaitable<void> MakeDirectory(const DirTask& parent, const std::string& rel,
+                                const std::string& dest_rel, const plan::Action& action) {
     FileEvent ev;
     ev.path = rel;
     ev.action = FileAction::kMkdir;
@@ -470,7 +517,7 @@ class PushRun {
     }
     ++report_.totals.dirs_created;
     Emit(std::move(ev));
-    dirs_.push_back({rel, true});
+    dirs_.push_back({rel, true, Child(parent.ancestry, action.local)});
     WakeListers();
   }
 

@@ -374,38 +374,97 @@ TEST_P(PushFaultTest, SymlinkLoopsWithCopyLinksAreReportedNotFollowedForever) {
   o.copy_links = true;
   Report r = PushBlocking(o);
   EXPECT_FALSE(r.fatal) << Describe(r);
-  // The directory cycle (tree/sub/up -> ../..) is not detected: it is expanded
-  // until the kernel's ELOOP limit, then reported (see the report, issue #8).
   std::printf("copy-links loops: sent=%llu failed=%llu problems=%zu\n",
               static_cast<unsigned long long>(r.totals.files_sent),
               static_cast<unsigned long long>(r.totals.files_failed), r.problems.size());
-  bool self = false, ping = false, up = false;
+  // One problem per loop, each with stat(2)'s reason: the three links loop
+  // (ELOOP), and the directory cycle tree/sub/up -> ../.. is not entered.
+  ASSERT_EQ(r.problems.size(), 4u) << Describe(r);
+  std::map<std::string, std::string> messages;
   for (const Problem& p : r.problems) {
-    self = self || p.path == "self";
-    ping = ping || p.path == "ping" || p.path == "pong";
-    up = up || p.path.rfind("tree/sub/up", 0) == 0;
-    EXPECT_NE(p.message, "");
+    EXPECT_EQ(p.code, std::errc::too_many_symbolic_link_levels) << Describe(r);
+    messages[p.path] = p.message;
   }
-  EXPECT_TRUE(self) << Describe(r);
-  EXPECT_TRUE(ping) << Describe(r);
-  EXPECT_TRUE(up) << Describe(r);
+  EXPECT_NE(messages["self"].find("symlink loop"), std::string::npos) << Describe(r);
+  EXPECT_NE(messages["ping"].find("symlink loop"), std::string::npos) << Describe(r);
+  EXPECT_NE(messages["pong"].find("symlink loop"), std::string::npos) << Describe(r);
+  EXPECT_NE(messages["tree/sub/up"].find("directory cycle: not followed"), std::string::npos)
+      << Describe(r);
   ExpectBystandersLanded();
   EXPECT_FALSE(t::Exists(D("self")));
+  EXPECT_FALSE(t::Exists(D("tree/sub/up")));
+  EXPECT_TRUE(t::Exists(D("tree/sub")));
   ExpectNothingPartial();
 }
 
-// BUG (lib/engine/push_engine.cc:307-310): with -L, any symlink whose target
-// cannot be followed is reported as ENOENT "symlink has no referent", also when
-// stat(2) failed with ELOOP (a loop) or EACCES; the scan drops the real errno
-// (lib/scan/scan.cc ListDirectory keeps the link when fstatat fails). Enable
-// when the real reason reaches the report.
-TEST_P(PushFaultTest, DISABLED_SymlinkLoopWithCopyLinksIsReportedAsALoop) {
+// -L through a cycle that is not a loop of links: a followed link to an
+// ancestor (`../..`) and one to the root by absolute path. Each is reported
+// once and not entered; a link to a sibling directory (no cycle) is copied.
+TEST_P(PushFaultTest, DirectoryCyclesWithCopyLinksAreReportedOnceAndNotEntered) {
+  t::WriteFile(S("a/b/leaf.txt"), "leaf", 0644, kOld);
+  t::WriteFile(S("other/o.txt"), "o", 0644, kOld);
+  t::MakeSymlink(S("a/b/up"), "../..");
+  t::MakeSymlink(S("a/b/root"), src_);
+  t::MakeSymlink(S("a/sibling"), "../other");
+  PushOptions o = Options();
+  o.copy_links = true;
+  Report r = PushBlocking(o);
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  ASSERT_EQ(r.problems.size(), 2u) << Describe(r);
+  for (const Problem& p : r.problems) {
+    EXPECT_TRUE(p.path == "a/b/up" || p.path == "a/b/root") << Describe(r);
+    EXPECT_EQ(p.code, std::errc::too_many_symbolic_link_levels) << Describe(r);
+    EXPECT_NE(p.message.find("directory cycle: not followed: " + p.path), std::string::npos)
+        << Describe(r);
+  }
+  EXPECT_EQ(r.totals.files_sent, 3u) << Describe(r);
+  EXPECT_EQ(t::ReadFile(D("a/b/leaf.txt")), "leaf");
+  EXPECT_EQ(t::ReadFile(D("a/sibling/o.txt")), "o");
+  EXPECT_FALSE(t::Exists(D("a/b/up")));
+  EXPECT_FALSE(t::Exists(D("a/b/root")));
+}
+
+// With -L a link that cannot be followed is reported with stat(2)'s reason:
+// ELOOP for a loop, ENOENT "no referent" for a dangling link, EACCES when a
+// directory on the way cannot be searched.
+TEST_P(PushFaultTest, SymlinkLoopWithCopyLinksIsReportedAsALoop) {
   t::MakeSymlink(S("self"), "self");
   PushOptions o = Options();
   o.copy_links = true;
   Report r = PushBlocking(o);
   ASSERT_EQ(r.problems.size(), 1u) << Describe(r);
   EXPECT_EQ(r.problems[0].code, std::errc::too_many_symbolic_link_levels) << Describe(r);
+  EXPECT_NE(r.problems[0].message.find("symlink loop"), std::string::npos) << Describe(r);
+}
+
+TEST_P(PushFaultTest, DanglingSymlinkWithCopyLinksHasNoReferent) {
+  t::MakeSymlink(S("dangling"), "nowhere");
+  PushOptions o = Options();
+  o.copy_links = true;
+  Report r = PushBlocking(o);
+  ASSERT_EQ(r.problems.size(), 1u) << Describe(r);
+  EXPECT_EQ(r.problems[0].code, std::errc::no_such_file_or_directory) << Describe(r);
+  EXPECT_NE(r.problems[0].message.find("symlink has no referent: dangling"), std::string::npos)
+      << Describe(r);
+}
+
+TEST_P(PushFaultTest, SymlinkIntoAnUnsearchableDirectoryWithCopyLinksIsPermissionDenied) {
+  RequirePermissions();
+  t::WriteFile(S("closed/inside.txt"), "inside", 0644, kOld);
+  t::MakeSymlink(S("link"), "closed/inside.txt");
+  ::chmod(S("closed").c_str(), 0000);
+  PushOptions o = Options();
+  o.copy_links = true;
+  Report r = PushBlocking(o);
+  ::chmod(S("closed").c_str(), 0755);
+  bool link = false;
+  for (const Problem& p : r.problems) {
+    if (p.path != "link") continue;
+    link = true;
+    EXPECT_EQ(p.code, std::errc::permission_denied) << Describe(r);
+    EXPECT_NE(p.message.find("cannot follow symlink: link"), std::string::npos) << Describe(r);
+  }
+  EXPECT_TRUE(link) << Describe(r);
 }
 
 // ---- unreadable source entries -----------------------------------------------
