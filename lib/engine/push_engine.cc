@@ -453,6 +453,7 @@ class PushRun {
         co_await MakeDirectory(task, rel, dest_rel, action);
         break;
       case ActionKind::kRecurse:
+        if (action.set_dir_mode) co_await SetDirMode(rel, dest_rel, action);
         if (config_.recursive) {
           dirs_.push_back({rel, false, Child(task.ancestry, action.local)});
           WakeListers();
@@ -490,6 +491,16 @@ class PushRun {
         if (!config_.dry_run) (void)co_await dest_.Remove(dest_rel, EntryType::kFile);
         break;
     }
+  }
+
+  // A source directory's chmod, carried to its existing destination copy. A
+  // failure is a problem for that directory; its contents are still synced.
+  awaitable<void> SetDirMode(const std::string& rel, const std::string& dest_rel,
+                             const plan::Action& action) {
+    if (config_.dry_run) co_return;
+    Status st = co_await dest_.SetDirMode(dest_rel, plan::DestDirMode(action.local.mode));
+    if (st.code() == errc::kUnsupported) co_return;  // modes stay as created
+    if (!st.ok()) AddProblem(rel, "chmod", st.error());
   }
 
   awaitable<void> MakeDirectory(const DirTask& parent, const std::string& rel,
