@@ -55,8 +55,6 @@ struct SourceFd {
   }
 };
 
-// What one blocking read step returns: bytes in the buffer, and at EOF the
-// file's state then (to detect a change during the read).
 // Codes by which a destination refuses a connection (on a reconnect: the first
 // connect is Open(), already fatal). No retry or later file can succeed.
 bool IsRefusedConnection(std::error_code code) {
@@ -64,6 +62,8 @@ bool IsRefusedConnection(std::error_code code) {
          code == errc::kHostKeyUnknown || code == errc::kHostKeyRevoked;
 }
 
+// What one blocking read step returns: bytes in the buffer, and at EOF the
+// file's state then (to detect a change during the read).
 struct ReadStep {
   size_t bytes = 0;
   bool eof = false;
