@@ -23,6 +23,10 @@ struct Entry {
   uint64_t dev = 0;
   uint64_t ino = 0;
   int64_t ctime_ns = 0;
+  // Scanner with follow_links only: errno of stat(2) on a symlink that could not
+  // be followed (ENOENT dangling, ELOOP a loop, EACCES ...); the entry is then
+  // the link itself. Zero otherwise.
+  int follow_errno = 0;
 };
 
 }  // namespace ferry

@@ -55,6 +55,13 @@ struct SourceFd {
   }
 };
 
+// Codes by which a destination refuses a connection (on a reconnect: the first
+// connect is Open(), already fatal). No retry or later file can succeed.
+bool IsRefusedConnection(std::error_code code) {
+  return code == errc::kAuthFailed || code == errc::kHostKeyMismatch ||
+         code == errc::kHostKeyUnknown || code == errc::kHostKeyRevoked;
+}
+
 // What one blocking read step returns: bytes in the buffer, and at EOF the
 // file's state then (to detect a change during the read).
 struct ReadStep {
@@ -120,10 +127,29 @@ struct PendingDelete {
   EntryType type;
 };
 
+// A source directory's identity: the walk refuses to enter a directory that is
+// one of its own ancestors (a cycle through a followed symlink, or a bind mount).
+struct DevIno {
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  bool operator==(const DevIno&) const = default;
+};
+using Ancestry = std::vector<DevIno>;  // the root first, the directory itself last
+
 struct DirTask {
   std::string rel;
   bool dest_missing = false;  // created (or to be created) by this run: nothing to list
+  Ancestry ancestry;          // empty for the root until it is listed
 };
+
+// The problem for a symlink that -L cannot follow, with stat(2)'s reason.
+Error UnfollowableLink(int err, const std::string& shown) {
+  if (err == 0) err = ENOENT;
+  std::string what = err == ENOENT  ? "symlink has no referent: "
+                     : err == ELOOP ? "symlink loop (too many levels of symbolic links): "
+                                    : "cannot follow symlink: ";
+  return Error{std::error_code(err, std::system_category()), what + shown};
+}
 
 class PushRun {
  public:
@@ -178,8 +204,18 @@ class PushRun {
     report_.fatal_message = what + ": " + error.Message();
   }
 
+  // True once the run must not start new work: the embedder asked to stop, or
+  // the run turned fatal.
+  bool Stopping() const { return config_.stop.stop_requested() || report_.fatal; }
+
   void AddProblem(std::string path, std::string stage, const Error& error) {
     had_errors_ = true;
+    if (IsRefusedConnection(error.code)) {
+      // The destination refused to let us back in (a reconnect after a drop):
+      // every later file would fail the same way, so the run ends here.
+      if (!report_.fatal) Fatal(error, "reconnecting to " + dest_.Describe());
+      return;
+    }
     if (report_.problems.size() >= Report::kMaxProblems) {
       ++report_.problems_dropped;
       return;
@@ -220,7 +256,7 @@ class PushRun {
   void WakeListers() { dir_signal_.cancel(); }
 
   awaitable<void> Walk() {
-    dirs_.push_back({"", false});
+    dirs_.push_back({"", false, {}});
     TaskGroup listers(ex_);
     for (int i = 0; i < std::max(1, config_.list_concurrency); ++i) listers.Spawn(Lister());
     std::exception_ptr failure;
@@ -241,7 +277,7 @@ class PushRun {
 
   awaitable<void> Lister() {
     while (true) {
-      if (config_.stop.stop_requested()) {
+      if (Stopping()) {
         dirs_.clear();
       }
       if (dirs_.empty()) {
@@ -292,7 +328,25 @@ class PushRun {
     co_return co_await dest_.List(rel);
   }
 
+  // The identity of the source root, the first ancestor of every directory.
+  awaitable<Ancestry> RootAncestry() {
+    std::string path = SourcePath("");
+    auto job = [path]() -> Ancestry {
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0) return {};
+      return {DevIno{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)}};
+    };
+    co_return co_await Offload(pool_, std::move(job));
+  }
+
+  static Ancestry Child(const Ancestry& parent, const Entry& dir) {
+    Ancestry a = parent;
+    a.push_back({dir.dev, dir.ino});
+    return a;
+  }
+
   awaitable<void> ProcessDirectory(DirTask task) {
+    if (task.rel.empty() && !config_.single_file) task.ancestry = co_await RootAncestry();
     // One after the other: the other listers keep both sides busy meanwhile.
     auto local = co_await ListSource(task.rel);
     auto remote = co_await ListDestination(task.rel, task.dest_missing);
@@ -315,9 +369,18 @@ class PushRun {
       std::string rel = JoinRel(task.rel, e.name);
       if (Excluded(rel, e.type == EntryType::kDirectory)) continue;
       if (config_.copy_links && e.type == EntryType::kSymlink) {
+        AddProblem(rel, "scan", UnfollowableLink(e.follow_errno, Printable(rel)));
+        ++report_.totals.files_failed;
+        continue;
+      }
+      if (e.type == EntryType::kDirectory && e.ino != 0 &&
+          std::find(task.ancestry.begin(), task.ancestry.end(), DevIno{e.dev, e.ino}) !=
+              task.ancestry.end()) {
+        // As cp -L and find -L do: one problem, the cycle is not entered.
         AddProblem(rel, "scan",
-                   Error{std::make_error_code(std::errc::no_such_file_or_directory),
-                         "symlink has no referent: " + Printable(rel)});
+                   Error{std::make_error_code(std::errc::too_many_symbolic_link_levels),
+                         "directory cycle: not followed: " + Printable(rel) +
+                             " is one of its own parent directories"});
         ++report_.totals.files_failed;
         continue;
       }
@@ -352,11 +415,12 @@ class PushRun {
     }
 
     for (plan::Action& action : actions) {
-      co_await Dispatch(task.rel, std::move(action));
+      co_await Dispatch(task, std::move(action));
     }
   }
 
-  awaitable<void> Dispatch(const std::string& dir, plan::Action action) {
+  awaitable<void> Dispatch(const DirTask& task, plan::Action action) {
+    const std::string& dir = task.rel;
     std::string rel = JoinRel(dir, action.name);
     std::string dest_rel = JoinRel(dir, action.dest_name);
     using plan::ActionKind;
@@ -386,11 +450,12 @@ class PushRun {
       }
       case ActionKind::kMkdir:
       case ActionKind::kReplace:
-        co_await MakeDirectory(rel, dest_rel, action);
+        co_await MakeDirectory(task, rel, dest_rel, action);
         break;
       case ActionKind::kRecurse:
+        if (action.set_dir_mode) co_await SetDirMode(rel, dest_rel, action);
         if (config_.recursive) {
-          dirs_.push_back({rel, false});
+          dirs_.push_back({rel, false, Child(task.ancestry, action.local)});
           WakeListers();
         }
         break;
@@ -428,8 +493,18 @@ class PushRun {
     }
   }
 
-  awaitable<void> MakeDirectory(const std::string& rel, const std::string& dest_rel,
-                                const plan::Action& action) {
+  // A source directory's chmod, carried to its existing destination copy. A
+  // failure is a problem for that directory; its contents are still synced.
+  awaitable<void> SetDirMode(const std::string& rel, const std::string& dest_rel,
+                             const plan::Action& action) {
+    if (config_.dry_run) co_return;
+    Status st = co_await dest_.SetDirMode(dest_rel, plan::DestDirMode(action.local.mode));
+    if (st.code() == errc::kUnsupported) co_return;  // modes stay as created
+    if (!st.ok()) AddProblem(rel, "chmod", st.error());
+  }
+
+  awaitable<void> MakeDirectory(const DirTask& parent, const std::string& rel,
+                                const std::string& dest_rel, const plan::Action& action) {
     FileEvent ev;
     ev.path = rel;
     ev.action = FileAction::kMkdir;
@@ -453,7 +528,7 @@ class PushRun {
     }
     ++report_.totals.dirs_created;
     Emit(std::move(ev));
-    dirs_.push_back({rel, true});
+    dirs_.push_back({rel, true, Child(parent.ancestry, action.local)});
     WakeListers();
   }
 
@@ -473,7 +548,7 @@ class PushRun {
     while (true) {
       auto [ec, item] = co_await items_.async_receive(kTuple);
       if (ec) co_return;  // end marker: the walk is over
-      if (config_.stop.stop_requested()) continue;
+      if (Stopping()) continue;
       if (item.action.kind == plan::ActionKind::kSymlink) {
         co_await DoSymlink(item);
       } else {
@@ -634,7 +709,7 @@ class PushRun {
       // retried once the destination has reconnected. Anything else is final.
       const bool retryable =
           st.code() == errc::kSourceChanged || st.code() == errc::kConnectionLost;
-      if (!retryable || attempt >= config_.retries || config_.stop.stop_requested()) break;
+      if (!retryable || attempt >= config_.retries || Stopping()) break;
       // Give a writer a moment to finish before reading again.
       asio::steady_timer pause(ex_, std::chrono::milliseconds(50 << attempt));
       co_await pause.async_wait(kTuple);
@@ -822,7 +897,7 @@ class PushRun {
 
     Status failure;
     while (true) {
-      if (config_.stop.stop_requested()) {
+      if (Stopping()) {
         failure = Status(errc::kCancelled, src);
         break;
       }
@@ -897,7 +972,7 @@ class PushRun {
   // ---- deleting --------------------------------------------------------
 
   awaitable<void> ApplyDeletes() {
-    if (deletes_.empty() || config_.stop.stop_requested()) co_return;
+    if (deletes_.empty() || Stopping()) co_return;
     if (had_errors_) {
       // As rclone: a partial view of the source must not drive deletions.
       AddProblem(

@@ -133,6 +133,12 @@ std::vector<Action> PlanDirectory(std::vector<Entry> local, std::vector<Entry> d
           action.reason = "new";
         } else if (dest_is_dir) {
           action.kind = ActionKind::kRecurse;
+          // A chmod of the source directory: only the permission bits, as for
+          // files (set-id bits may be dropped by the destination's kernel).
+          if ((de.mode & 0777) != DestDirMode(le.mode)) {
+            action.set_dir_mode = true;
+            action.reason = "mode";
+          }
         } else {
           // A file or symlink stands where a directory must go: replacing a
           // non-directory is an overwrite, as for files, so no --delete needed.

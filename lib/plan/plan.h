@@ -53,6 +53,9 @@ struct Action {
   bool dest_exists = false;
   // Why an upload happens: "new", "size", "mtime", "mode", "type"; empty otherwise.
   const char* reason = "";
+  // A kRecurse whose destination directory's mode must become
+  // DestDirMode(local.mode) first (reason "mode").
+  bool set_dir_mode = false;
   // A kUpload/kSymlink/kMkdir that must first delete a destination directory
   // of the same name (a type change, allowed by --delete only).
   bool delete_dest_dir_first = false;
@@ -63,6 +66,11 @@ struct Action {
 // dropped). Output is sorted by name; deletions come last.
 std::vector<Action> PlanDirectory(std::vector<Entry> local, std::vector<Entry> dest,
                                   const PlanOptions& options, const ExcludedFn& is_excluded);
+
+// The permission bits a destination directory gets for a source directory of
+// `local_mode`: ferry keeps owner rwx so that it can always fill it (a
+// read-only source directory must not lock ferry out of its own copy).
+inline uint32_t DestDirMode(uint32_t local_mode) { return (local_mode & 0777) | 0700; }
 
 // The destination name for a local entry: NAME.zst for regular files when compressing.
 std::string DestName(const Entry& local, const PlanOptions& options);

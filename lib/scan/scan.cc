@@ -79,6 +79,7 @@ Result<std::vector<Entry>> ListDirectory(const std::string& dir, bool follow_lin
       return Error{LastSystemError(), dir + "/" + de->d_name};
     }
     std::string target;
+    int follow_errno = 0;
     if (S_ISLNK(st.st_mode)) {
       auto link = ReadLinkAt(fd, de->d_name);
       if (!link.ok()) {
@@ -87,13 +88,18 @@ Result<std::vector<Entry>> ListDirectory(const std::string& dir, bool follow_lin
       }
       target = std::move(*link);
       struct stat followed;
-      if (follow_links && ::fstatat(fd, de->d_name, &followed, 0) == 0) {
-        st = followed;
-        target.clear();
+      if (follow_links) {
+        if (::fstatat(fd, de->d_name, &followed, 0) == 0) {
+          st = followed;
+          target.clear();
+        } else {
+          follow_errno = errno;
+        }
       }
     }
     Entry e = EntryFromStat(std::string(name), st);
     e.link_target = std::move(target);
+    e.follow_errno = follow_errno;
     entries.push_back(std::move(e));
   }
   return entries;

@@ -18,8 +18,9 @@ Entry EntryFromStat(std::string name, const struct stat& st);
 
 // Lists `dir` (absolute or relative to the cwd), without "." and "..".
 // Symlinks are reported as such (with their target) unless `follow_links`, in
-// which case the entry describes what they point to; a dangling link is then
-// reported as a symlink (the caller decides). Entries that vanish between
+// which case the entry describes what they point to; a link that cannot be
+// followed is then reported as a symlink with the stat(2) errno in
+// `follow_errno` (the caller decides). Entries that vanish between
 // readdir and stat are skipped.
 Result<std::vector<Entry>> ListDirectory(const std::string& dir, bool follow_links);
 

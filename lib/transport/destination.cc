@@ -32,6 +32,11 @@ asio::awaitable<Result<std::vector<std::byte>>> Destination::ReadRange(std::stri
   co_return Error{errc::kUnsupported, Describe() + ": no ranged reads (" + path + ")"};
 }
 
+asio::awaitable<Status> Destination::SetDirMode(std::string path, uint32_t) {
+  co_return Error{errc::kUnsupported,
+                  Describe() + ": cannot change directory modes (" + path + ")"};
+}
+
 asio::awaitable<Result<std::optional<int64_t>>> Destination::DirMtime(std::string dir) {
   co_return Error{errc::kUnsupported, Describe() + ": no directory mtimes (" + dir + ")"};
 }

@@ -88,6 +88,10 @@ class Destination {
   virtual asio::awaitable<Result<std::optional<int64_t>>> DirMtime(std::string dir);
   // Succeeds if the directory exists already.
   virtual asio::awaitable<Status> MakeDir(std::string path, uint32_t mode) = 0;
+  // Sets the permission bits of the existing directory `path` (never following a
+  // symlink: anything but a directory there is refused). The default says
+  // errc::kUnsupported: the engine then leaves directory modes as created.
+  virtual asio::awaitable<Status> SetDirMode(std::string path, uint32_t mode);
   virtual asio::awaitable<Result<std::unique_ptr<FileSink>>> CreateFile(std::string path) = 0;
   // A whole file already in memory, with the same atomic temp + rename
   // guarantee as CreateFile/Write/Commit. Small files are most files: a

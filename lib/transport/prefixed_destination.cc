@@ -52,6 +52,11 @@ asio::awaitable<Status> PrefixedDestination::MakeDir(std::string path, uint32_t 
   co_return co_await inner_.MakeDir(std::move(full), mode);
 }
 
+asio::awaitable<Status> PrefixedDestination::SetDirMode(std::string path, uint32_t mode) {
+  std::string full = Full(path);
+  co_return co_await inner_.SetDirMode(std::move(full), mode);
+}
+
 asio::awaitable<Status> PrefixedDestination::PutFile(std::string path,
                                                      std::span<const std::byte> data,
                                                      CommitAttrs attrs) {

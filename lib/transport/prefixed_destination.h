@@ -29,6 +29,7 @@ class PrefixedDestination final : public Destination {
   asio::awaitable<Status> Open(bool dry_run) override;
   asio::awaitable<Result<Listing>> List(std::string dir) override;
   asio::awaitable<Status> MakeDir(std::string path, uint32_t mode) override;
+  asio::awaitable<Status> SetDirMode(std::string path, uint32_t mode) override;
   asio::awaitable<Result<std::unique_ptr<FileSink>>> CreateFile(std::string path) override;
   asio::awaitable<Status> PutFile(std::string path, std::span<const std::byte> data,
                                   CommitAttrs attrs) override;

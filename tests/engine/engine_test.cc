@@ -258,6 +258,29 @@ TEST_F(EngineTest, NonRetryableErrorIsNotRetried) {
   EXPECT_EQ(r.totals.files_failed, 1u);
 }
 
+// A destination that refuses to let us back in (kAuthFailed, kHostKey*) ends
+// the run: no later file could succeed, so none is started.
+TEST_F(EngineTest, RefusedReconnectIsFatalAndNoFurtherFileIsStarted) {
+  for (int i = 0; i < 50; ++i) {
+    testing::WriteFile(Src("f" + std::to_string(100 + i)), "x", 0644, kOld);
+  }
+  FakeDestination inner;
+  FaultyDestination dest(inner);
+  dest.AddFault({Op::kCreateFile, 3, make_error_code(errc::kHostKeyMismatch), "", 1000});
+  EngineConfig config = Config();
+  config.jobs = 1;
+
+  Report r = Run(std::move(config), dest);
+
+  EXPECT_EQ(r.fatal, errc::kHostKeyMismatch);
+  EXPECT_EQ(r.fatal_message.rfind("reconnecting to fake:", 0), 0u) << r.fatal_message;
+  EXPECT_EQ(dest.injected(), 1);  // not retried, and no other file tried
+  EXPECT_EQ(r.totals.files_sent, 2u);
+  EXPECT_EQ(r.totals.files_failed, 1u);
+  EXPECT_TRUE(r.problems.empty());  // the fatal error says it once
+  EXPECT_FALSE(r.cancelled);
+}
+
 void MakeWideTree(const std::string& root, int dirs, int files_per_dir) {
   for (int d = 0; d < dirs; ++d) {
     for (int f = 0; f < files_per_dir; ++f) {

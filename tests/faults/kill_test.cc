@@ -339,6 +339,52 @@ TEST_P(SshdKillTest, SigkilledServerThatStaysDownFailsCleanlyThenRerunConverges)
   ExpectRerunConverges();  // also: the rerun removed the leftover temps
 }
 
+// sshd killed mid-push and back without the user's key: the reconnect is refused
+// (kAuthFailed), which no retry or later file can change, so the run ends at once
+// as fatal instead of failing each remaining file after its own reconnects.
+class KillSshdAndRevokeKey : public Observer {
+ public:
+  KillSshdAndRevokeKey(t::TestSshd& sshd, uint64_t bytes) : sshd_(sshd), bytes_(bytes) {}
+  void OnProgress(const ProgressSnapshot& p) override {
+    if (!killed_ && p.bytes_sent >= bytes_ && p.bytes_sent < p.bytes_to_send) {
+      killed_ = true;
+      sshd_.Kill();
+      t::WriteFile(sshd_.authorized_keys(), "", 0600);
+      restarted_ = sshd_.Start().ok();
+    }
+  }
+  bool killed() const { return killed_; }
+  bool restarted() const { return restarted_; }
+
+ private:
+  t::TestSshd& sshd_;
+  uint64_t bytes_;
+  bool killed_ = false, restarted_ = false;
+};
+
+TEST_P(SshdKillTest, RefusedReconnectMidPushIsFatalAndStopsTheRun) {
+  MakeLargeFiles();
+  MakeSmallFiles();
+  KillSshdAndRevokeKey observer(*sshd_, 20 << 20);
+  PushOptions o = Options();
+  o.observer = &observer;
+  o.progress_interval = std::chrono::milliseconds(10);
+  Report r = PushBlocking(o);
+  ASSERT_TRUE(observer.killed()) << "the push ended before 20 MiB were sent";
+  ASSERT_TRUE(observer.restarted());
+  EXPECT_EQ(r.fatal, errc::kAuthFailed) << Describe(r);
+  EXPECT_NE(r.fatal_message.find("reconnecting to sftp://"), std::string::npos) << r.fatal_message;
+  // Stopped, not ground through: the 200 small files and the large ones not yet
+  // started are not each reported as failed (at most those in flight are).
+  EXPECT_LT(r.totals.files_failed, 20u) << Describe(r);
+  for (const Problem& p : r.problems) EXPECT_NE(p.code, errc::kAuthFailed) << Describe(r);
+  // Nothing torn under a final name (temps of the dead sessions may remain).
+  for (const auto& [path, info] : t::Snapshot(dst_)) {
+    if (info.type != 'f' || path.find(".ferry-tmp-") != std::string::npos) continue;
+    EXPECT_TRUE(t::ReadFile(S(path)) == info.content) << "torn file under final name: " << path;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Sftp, SshdKillTest, ::testing::Values(Where::kSftp), WhereName);
 
 }  // namespace

@@ -133,6 +133,32 @@ TEST(PlanTest, NewDirectoryIsCreatedExistingIsRecursed) {
   EXPECT_EQ(Find(actions, "old")->kind, ActionKind::kRecurse);
 }
 
+TEST(PlanTest, ExistingDirectoryWithTheSameModeIsRecursedWithoutChmod) {
+  auto actions = PlanDirectory({Dir("d")}, {Dir("d")}, {}, nullptr);
+  EXPECT_EQ(actions[0].kind, ActionKind::kRecurse);
+  EXPECT_FALSE(actions[0].set_dir_mode);
+}
+
+TEST(PlanTest, ChangedDirectoryModeIsSetThenRecursed) {
+  Entry local = Dir("d");
+  local.mode = 0750;
+  auto actions = PlanDirectory({local}, {Dir("d")}, {}, nullptr);
+  EXPECT_EQ(actions[0].kind, ActionKind::kRecurse);
+  EXPECT_TRUE(actions[0].set_dir_mode);
+  EXPECT_STREQ(actions[0].reason, "mode");
+}
+
+TEST(PlanTest, DirectoryModesCompareOnlyPermissionBitsWithOwnerRwxKept) {
+  // The destination keeps owner rwx (DestDirMode): a 0555 source directory
+  // copied as 0755 is not a change, and neither is a set-gid bit dropped.
+  Entry local = Dir("ro");
+  local.mode = 02555;
+  auto actions = PlanDirectory({local}, {Dir("ro")}, {}, nullptr);
+  EXPECT_FALSE(actions[0].set_dir_mode);
+  EXPECT_EQ(DestDirMode(0000), 0700u);
+  EXPECT_EQ(DestDirMode(04750), 0750u);
+}
+
 TEST(PlanTest, FileWhereDirectoryStandsIsAConflictWithoutDelete) {
   auto actions = PlanDirectory({File("x", 1, 1)}, {Dir("x")}, {}, nullptr);
   EXPECT_EQ(actions[0].kind, ActionKind::kConflict);

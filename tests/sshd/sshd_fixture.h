@@ -71,6 +71,9 @@ class TestSshd {
   const std::string& root() const { return root_; }          // data dir for the remote side
   const std::string& user_key() const { return user_key_; }  // private key; ".pub" beside
   const std::string& known_hosts() const { return known_hosts_; }
+  // The AuthorizedKeysFile sshd reads at each login: rewrite it (e.g. empty) to
+  // refuse the user key from the next connection on.
+  std::string authorized_keys() const { return dir_ + "/authorized_keys"; }
   const std::string& config_path() const { return config_; }
   const std::string& log_path() const { return log_; }
   // "ssh-ed25519 AAAA..." (type and base64, no comment) of the server's host keys.

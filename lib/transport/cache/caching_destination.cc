@@ -128,6 +128,11 @@ asio::awaitable<Status> CachingDestination::MakeDir(std::string path, uint32_t m
   co_return co_await inner_->MakeDir(std::move(path), mode);
 }
 
+asio::awaitable<Status> CachingDestination::SetDirMode(std::string path, uint32_t mode) {
+  ForgetParentOf(path);  // the parent's listing holds the old mode
+  co_return co_await inner_->SetDirMode(std::move(path), mode);
+}
+
 asio::awaitable<Result<std::unique_ptr<FileSink>>> CachingDestination::CreateFile(
     std::string path) {
   ForgetParentOf(path);

@@ -322,6 +322,21 @@ class LocalDestination final : public Destination {
     co_return co_await Offload(pool_, std::move(job));
   }
 
+  asio::awaitable<Status> SetDirMode(std::string path, uint32_t mode) override {
+    auto job = [this, path, mode]() -> Status {
+      if (path.empty() || !IsSafeRelPath(path)) return Error{errc::kUnsafePath, path};
+      // O_PATH: no read permission needed (the mode may be 0000). openat2 has
+      // refused every symlink on the way, the last component included, so the
+      // chmod through the fd's /proc link reaches exactly this directory.
+      auto dir = OpenBeneath(root_fd_.get(), path, O_PATH | O_DIRECTORY);
+      if (!dir.ok()) return Error{dir.code(), Display(path)};
+      std::string proc = "/proc/self/fd/" + std::to_string(dir->get());
+      if (::chmod(proc.c_str(), mode & 07777) != 0) return Error{LastSystemError(), Display(path)};
+      return {};
+    };
+    co_return co_await Offload(pool_, std::move(job));
+  }
+
   asio::awaitable<Result<std::unique_ptr<FileSink>>> CreateFile(std::string path) override {
     // A real (not O_PATH) directory fd: the sink syncs it after the rename.
     auto job = [this, path]() -> Result<Fd> {

@@ -43,6 +43,7 @@ class SftpDestination final : public Destination {
   asio::awaitable<Result<Listing>> List(std::string dir) override;
   asio::awaitable<Result<std::optional<int64_t>>> DirMtime(std::string dir) override;
   asio::awaitable<Status> MakeDir(std::string path, uint32_t mode) override;
+  asio::awaitable<Status> SetDirMode(std::string path, uint32_t mode) override;
   asio::awaitable<Result<std::unique_ptr<FileSink>>> CreateFile(std::string path) override;
   asio::awaitable<Status> Symlink(std::string path, std::string target) override;
   asio::awaitable<Status> Remove(std::string path, EntryType type) override;
@@ -79,6 +80,7 @@ class SftpDestination final : public Destination {
   asio::awaitable<Status> OpenOnce(bool dry_run);
   asio::awaitable<Result<Listing>> ListOnce(const std::string& dir);
   asio::awaitable<Status> MakeDirOnce(const std::string& path, uint32_t mode);
+  asio::awaitable<Status> SetDirModeOnce(const std::string& path, uint32_t mode);
   asio::awaitable<Status> SymlinkOnce(const std::string& path, const std::string& target);
   asio::awaitable<Status> RemoveOnce(const std::string& path, EntryType type);
   asio::awaitable<Result<std::vector<std::byte>>> ReadHeadOnce(const std::string& path,

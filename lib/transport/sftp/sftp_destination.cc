@@ -398,6 +398,33 @@ asio::awaitable<Status> SftpDestination::MakeDirOnce(const std::string& path, ui
   co_return WithPath(made.error(), Display(path));
 }
 
+asio::awaitable<Status> SftpDestination::SetDirMode(std::string path, uint32_t mode) {
+  if (path.empty() || !IsSafeRelPath(path)) co_return Unsafe(path);
+  for (int attempt = 1;; ++attempt) {
+    Status st = co_await SetDirModeOnce(path, mode);
+    if (st.code() != errc::kConnectionLost || attempt >= kAttemptsOnConnectionLoss) co_return st;
+  }
+}
+
+asio::awaitable<Status> SftpDestination::SetDirModeOnce(const std::string& path, uint32_t mode) {
+  auto lease = co_await pool_.Acquire();
+  if (!lease.ok()) co_return lease.error();
+  Client& c = **lease;
+  const std::string abs = Abs(path);
+  // SETSTAT follows a symlink (the server calls chmod(2)): lstat first and
+  // refuse anything but a directory. SFTP v3 has no race-free form of this
+  // (a directory handle cannot be FSETSTAT'ed on OpenSSH).
+  auto now = co_await c.Lstat(abs);
+  if (!now.ok()) co_return WithPath(now.error(), Display(path));
+  if (!IsDir(*now)) co_return Error{errc::kUnsafePath, Display(path) + ": not a directory"};
+  sftp::Attrs attrs;
+  attrs.flags = sftp::kAttrPermissions;
+  attrs.permissions = mode & 07777;
+  Status set = co_await c.Setstat(abs, attrs);
+  if (!set.ok()) co_return WithPath(set.error(), Display(path));
+  co_return Status{};
+}
+
 // ---- symlinks ------------------------------------------------------------------------
 
 asio::awaitable<Status> SftpDestination::Symlink(std::string path, std::string target) {
