@@ -1,0 +1,478 @@
+// The watch-mode columns of the fault matrix (issue #8, docs/RELIABILITY.md):
+// each case starts ferry::WatchBlocking against a local directory AND a real
+// sshd, waits for the initial sync, and only then injects the fault while the
+// watch is running: a read-only destination directory, a full destination
+// disk, a source file growing or rewritten while it is uploaded, hostile
+// names, a destination file where the source creates a directory. The watch
+// must report per-file problems through the Observer and keep running, leave
+// nothing partial under a final name, and converge once the fault is gone.
+//
+// Never asserts on timing: every wait polls with a generous deadline (a hang
+// guard only).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <thread>
+
+#include "ferry/error.h"
+#include "ferry/watch.h"
+#include "tests/faults/fault_util.h"
+
+namespace ferry::faults {
+namespace {
+
+// Minimal copies of tests/watch/watch_test_util.h (not exported from that
+// package): file writes that close (the watch's trigger), a poll, an observer.
+namespace watch_test {
+
+inline void WriteFile(const std::string& p, const std::string& content) {
+  std::filesystem::create_directories(std::filesystem::path(p).parent_path());
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << content;
+}
+
+inline void AppendFile(const std::string& p, const std::string& content) {
+  std::ofstream out(p, std::ios::binary | std::ios::app);
+  out << content;
+}
+
+// Polls `pred` until it holds or `timeout` passes (a hang guard only).
+inline bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return pred();
+}
+
+class RecordingObserver final : public Observer {
+ public:
+  void OnFile(const FileEvent& event) override {
+    std::lock_guard lock(mu_);
+    files_.push_back(event);
+  }
+  void OnBatch(const BatchSummary& batch) override {
+    std::lock_guard lock(mu_);
+    batches_.push_back(batch);
+  }
+  std::vector<FileEvent> files() const {
+    std::lock_guard lock(mu_);
+    return files_;
+  }
+  bool initial_done() const {
+    std::lock_guard lock(mu_);
+    return !batches_.empty() && batches_.front().initial;
+  }
+  size_t Count(const std::string& path, FileAction action) const {
+    std::lock_guard lock(mu_);
+    size_t n = 0;
+    for (const FileEvent& e : files_) n += e.path == path && e.action == action;
+    return n;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<FileEvent> files_;
+  std::vector<BatchSummary> batches_;
+};
+
+}  // namespace watch_test
+
+using watch_test::RecordingObserver;
+using watch_test::WaitFor;
+
+bool g_permissions_apply = false;
+bool g_private_mounts = false;
+std::string g_no_mounts_reason;
+
+constexpr auto kGuard = std::chrono::seconds(30);
+
+// A FaultTest whose destination is fed by a running watch.
+class WatchFaultTest : public FaultTest {
+ protected:
+  void TearDown() override {
+    StopWatch();
+    FaultTest::TearDown();
+  }
+
+  // Starts the watch and waits for its initial sync.
+  void StartWatch(int jobs = 0) {
+    WatchOptions options;
+    options.push = Options();
+    if (jobs > 0) options.push.jobs = jobs;
+    options.push.observer = &observer_;
+    options.push.stop = stop_.get_token();
+    if (sftp()) options.push.ssh.connect_timeout = std::chrono::seconds(10);
+    thread_ = std::thread([this, options = std::move(options)]() mutable {
+      report_ = WatchBlocking(std::move(options));
+      done_ = true;
+    });
+    ASSERT_TRUE(WaitFor([this] { return observer_.initial_done() || finished(); },
+                        std::chrono::seconds(60)));
+    ASSERT_FALSE(finished()) << "watch ended early: " << report_->fatal_message;
+  }
+
+  bool finished() const { return done_.load(); }
+
+  Report StopWatch() {
+    if (thread_.joinable()) {
+      stop_.request_stop();
+      thread_.join();
+    }
+    return report_.value_or(Report{});
+  }
+
+  // Waits until DEST matches SRC: types, modes, contents, link targets (mtimes
+  // are checked by the suites that own them; SFTP v3 keeps only seconds).
+  ::testing::AssertionResult Converges() {
+    auto differences = [this] {
+      std::vector<std::string> out;
+      std::map<std::string, t::NodeInfo> src, dst;
+      try {
+        src = t::Snapshot(src_);
+        dst = t::Snapshot(dst_);
+      } catch (const std::exception& e) {
+        // A temp renamed away between the listing and its read: not yet settled.
+        return std::vector<std::string>{std::string("snapshot raced: ") + e.what()};
+      }
+      for (const auto& [path, info] : src) {
+        auto it = dst.find(path);
+        if (it == dst.end()) {
+          out.push_back("missing in dst: " + path);
+        } else if (info.type != it->second.type) {
+          out.push_back("type differs: " + path);
+        } else if (info.mode != it->second.mode || info.content != it->second.content ||
+                   info.target != it->second.target) {
+          out.push_back("differs: " + path);
+        }
+      }
+      for (const auto& [path, info] : dst) {
+        if (src.count(path) == 0) out.push_back("extra in dst: " + path);
+      }
+      return out;
+    };
+    if (WaitFor([&] { return differences().empty(); }, kGuard)) {
+      return ::testing::AssertionSuccess();
+    }
+    std::string diff;
+    for (const std::string& d : differences()) diff += "\n  " + d;
+    for (const FileEvent& e : observer_.files()) {
+      diff += std::string("\n  event: ") + FileActionName(e.action) + " " + OutcomeName(e.outcome) +
+              " '" + e.path + "' " + e.message;
+    }
+    Report r = StopWatch();
+    diff += "\n  report: " + Describe(r);
+    return ::testing::AssertionFailure() << "DEST never matched SRC:" << diff;
+  }
+
+  // The failed file events seen so far for `path`.
+  std::vector<FileEvent> Failures(const std::string& path) const {
+    std::vector<FileEvent> out;
+    for (const FileEvent& e : observer_.files()) {
+      if (e.path == path && e.outcome == Outcome::kFailed) out.push_back(e);
+    }
+    return out;
+  }
+
+  bool HasFailed(const std::string& path) const { return !Failures(path).empty(); }
+
+  // Puts `content` at source path `rel` whole: written beside the tree (same
+  // file system) and renamed in, so the watch can never read a half-written
+  // version of it.
+  void WriteWhole(const std::string& rel, const std::string& content) {
+    if (staging_.empty()) staging_ = t::MakeTempDir("staging");
+    const std::string tmp = staging_ + "/next";
+    watch_test::WriteFile(tmp, content);
+    ASSERT_EQ(::rename(tmp.c_str(), S(rel).c_str()), 0) << std::strerror(errno);
+  }
+
+  // Replaces a source file by a new inode with the same content (a new mtime):
+  // a fresh change for the watch.
+  void Touch(const std::string& rel) { WriteWhole(rel, t::ReadFile(S(rel))); }
+
+  // While the watch runs: no final name holds anything but a state its source
+  // passed through (temps may be in flight; a snapshot that races with one
+  // being renamed away throws, and that round is skipped). The temp check is
+  // ExpectNothingPartial's, once the watch has converged.
+  void ExpectNothingPartialWhileRunning(
+      const std::map<std::string, std::vector<std::string>>& alternatives, bool prefixes_ok) {
+    std::map<std::string, t::NodeInfo> dst;
+    try {
+      dst = t::Snapshot(dst_);
+    } catch (const std::exception&) {
+      return;  // an entry vanished between the listing and its lstat
+    }
+    for (const auto& [path, info] : dst) {
+      if (info.type != 'f' || path.find(".ferry-tmp-") != std::string::npos) continue;
+      std::vector<std::string> allowed;
+      auto alt = alternatives.find(path);
+      if (alt != alternatives.end()) {
+        allowed = alt->second;
+      } else if (t::Exists(S(path))) {
+        allowed = {t::ReadFile(S(path))};
+      }
+      bool matches = false;
+      for (const std::string& c : allowed) {
+        matches = matches || c == info.content ||
+                  (prefixes_ok && c.compare(0, info.content.size(), info.content) == 0);
+      }
+      EXPECT_TRUE(matches) << "torn or foreign content under final name: " << path << " ("
+                           << info.size << " bytes)";
+    }
+  }
+
+  std::string staging_;
+
+  RecordingObserver observer_;
+  std::stop_source stop_;
+  std::thread thread_;
+  std::optional<Report> report_;
+  std::atomic<bool> done_{false};
+};
+
+// --- 1. permission denied on a destination directory -----------------------
+
+class WatchPermissionTest : public WatchFaultTest {
+ protected:
+  void SetUp() override {
+    if (!g_permissions_apply) GTEST_SKIP() << "permission bits do not bind this process";
+    WatchFaultTest::SetUp();
+  }
+  void TearDown() override {
+    if (t::Exists(D("locked"))) (void)::chown(D("locked").c_str(), ::geteuid(), ::getegid());
+    WatchFaultTest::TearDown();
+  }
+};
+
+TEST_P(WatchPermissionTest, ReadOnlyDestinationDirectoryFailsItsFilesTheWatchGoesOnAndConverges) {
+  t::WriteFile(S("locked/old"), "old");
+  t::WriteFile(S("free/keep"), "keep");
+  StartWatch();
+  ASSERT_TRUE(Converges());
+
+  // Read-only to ferry because another user owns it (a directory ferry owns
+  // would get the source's mode back), with the source's mode: no chmod is due.
+  ASSERT_EQ(::chown(D("locked").c_str(), 65534, 65534), 0) << std::strerror(errno);
+  watch_test::WriteFile(S("locked/a"), "new a");
+  watch_test::WriteFile(S("locked/b"), "new b");
+  watch_test::WriteFile(S("free/c"), "lands");
+  ASSERT_TRUE(WaitFor([&] { return HasFailed("locked/a") && HasFailed("locked/b"); }, kGuard));
+  for (const char* path : {"locked/a", "locked/b"}) {
+    const FileEvent e = Failures(path).front();
+    EXPECT_EQ(e.error, std::errc::permission_denied) << e.message;
+    EXPECT_NE(e.message.find(path), std::string::npos) << e.message;
+    EXPECT_FALSE(t::Exists(D(path))) << path;
+  }
+  EXPECT_TRUE(WaitFor([&] { return t::Exists(D("free/c")); }, kGuard));
+  EXPECT_FALSE(finished()) << "watch ended on a per-file error: " << report_->fatal_message;
+  EXPECT_EQ(t::ReadFile(D("locked/old")), "old");
+  ExpectNothingPartialWhileRunning({}, false);
+
+  // The directory is writable again: a further change brings everything over.
+  ASSERT_EQ(::chown(D("locked").c_str(), ::geteuid(), ::getegid()), 0);
+  Touch("locked/a");
+  Touch("locked/b");
+  EXPECT_TRUE(Converges());
+  EXPECT_FALSE(finished());
+  Report r = StopWatch();
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  EXPECT_EQ(t::FindTemps(dst_), std::vector<std::string>{});
+}
+
+INSTANTIATE_TEST_SUITE_P(Both, WatchPermissionTest, ::testing::Values(Where::kLocal, Where::kSftp),
+                         WhereName);
+
+// --- 2. destination disk full -----------------------------------------------
+
+// DEST on a 2 MiB tmpfs in this process's private mount namespace: locally
+// mounted over DEST's parent, for SFTP over the (still empty) remote root
+// before sshd starts (its sessions are children: same namespace).
+class WatchEnospcTest : public WatchFaultTest {
+ protected:
+  void SetUp() override {
+    if (!g_private_mounts) GTEST_SKIP() << g_no_mounts_reason;
+    WatchFaultTest::SetUp();
+    if (HasFatalFailure() || sftp()) return;
+    mount_point_ = dst_.substr(0, dst_.rfind('/'));
+    ASSERT_EQ(::mount("tmpfs", mount_point_.c_str(), "tmpfs", 0, "size=2m"), 0)
+        << "mount tmpfs: " << std::strerror(errno);
+  }
+  void BeforeSshdStart() override {
+    ASSERT_EQ(::mount("tmpfs", sshd_->root().c_str(), "tmpfs", 0, "size=2m"), 0)
+        << "mount tmpfs: " << std::strerror(errno);
+    mount_point_ = sshd_->root();
+  }
+  void TearDown() override {
+    WatchFaultTest::TearDown();
+    if (!mount_point_.empty()) ::umount2(mount_point_.c_str(), MNT_DETACH);
+  }
+  std::string mount_point_;
+};
+
+TEST_P(WatchEnospcTest, FullDestinationDiskFailsPerFileTheWatchGoesOnAndConverges) {
+  t::WriteFile(S("small"), "small");
+  // One upload at a time, as in sftp_enospc_test: SFTP v3 has no ENOSPC status,
+  // and ferry tells it from FX_FAILURE by the room left after the failure,
+  // which a concurrent upload's cleanup can change.
+  StartWatch(/*jobs=*/1);
+  ASSERT_TRUE(Converges());
+
+  // 5 × 700 KiB do not fit in 2 MiB: at least two fail.
+  for (int i = 0; i < 5; ++i) {
+    WriteWhole("big" + std::to_string(i), t::RandomBytes(700 << 10, i + 1));
+  }
+  auto settled = [&] {
+    int n = 0;
+    for (int i = 0; i < 5; ++i) {
+      const std::string p = "big" + std::to_string(i);
+      n += HasFailed(p) || observer_.Count(p, FileAction::kUpload) > Failures(p).size();
+    }
+    return n == 5;
+  };
+  ASSERT_TRUE(WaitFor(settled, kGuard));
+  int failed = 0;
+  for (int i = 0; i < 5; ++i) {
+    const std::string p = "big" + std::to_string(i);
+    for (const FileEvent& e : Failures(p)) {
+      ++failed;
+      EXPECT_EQ(e.error, std::errc::no_space_on_device) << e.message;
+      EXPECT_NE(e.message.find(p), std::string::npos) << e.message;
+    }
+  }
+  EXPECT_GE(failed, 2);
+  EXPECT_FALSE(finished()) << "watch ended on a full disk: " << report_->fatal_message;
+  ExpectNothingPartialWhileRunning({}, false);
+
+  // Room again: touching the files brings them over, whole.
+  ASSERT_EQ(::mount(nullptr, mount_point_.c_str(), nullptr, MS_REMOUNT, "size=64m"), 0)
+      << std::strerror(errno);
+  for (int i = 0; i < 5; ++i) Touch("big" + std::to_string(i));
+  EXPECT_TRUE(Converges());
+  EXPECT_FALSE(finished());
+  ExpectNothingPartial();
+}
+
+INSTANTIATE_TEST_SUITE_P(Both, WatchEnospcTest, ::testing::Values(Where::kLocal, Where::kSftp),
+                         WhereName);
+
+// --- 3..5: sources changing during the upload, hostile names, type conflict -
+
+class WatchFaultsTest : public WatchFaultTest {};
+
+TEST_P(WatchFaultsTest, SourceGrowingAndRewrittenWhileUploadedNeverLandsTorn) {
+  t::WriteFile(S("seed"), "seed");
+  StartWatch();
+  ASSERT_TRUE(Converges());
+
+  // "grow": appended in 64 KiB steps to 3 MiB, every step closed (a batch may
+  // start after each). "rewrite": rewritten in place with versions of
+  // different sizes. DEST may only ever hold a state the source passed through.
+  const std::string full = t::RandomBytes(3 << 20, 7);
+  std::vector<std::string> versions;
+  for (int v = 0; v < 12; ++v) {
+    versions.push_back(t::RandomBytes((v % 3 + 1) * (300 << 10) + v, 100 + v));
+  }
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    for (size_t off = 0, v = 0; off < full.size(); off += 64 << 10, ++v) {
+      watch_test::AppendFile(S("grow"), full.substr(off, 64 << 10));
+      if (v % 4 == 0) watch_test::WriteFile(S("rewrite"), versions[(v / 4) % versions.size()]);
+    }
+    watch_test::WriteFile(S("rewrite"), versions.back());
+    writing = false;
+  });
+  const std::map<std::string, std::vector<std::string>> alternatives = {{"grow", {full}},
+                                                                        {"rewrite", versions}};
+  while (writing.load()) {
+    ExpectNothingPartialWhileRunning(alternatives, /*prefixes_ok=*/true);
+    if (HasFailure()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  writer.join();
+  EXPECT_TRUE(Converges());
+  EXPECT_EQ(t::ReadFile(D("grow")), full);
+  EXPECT_TRUE(t::ReadFile(D("rewrite")) == versions.back());
+  EXPECT_FALSE(finished());
+  ExpectNothingPartial();
+}
+
+TEST_P(WatchFaultsTest, NewlinesInvalidUtf8AndLongNamesCreatedDuringTheWatchArriveIntact) {
+  t::WriteFile(S("seed"), "seed");
+  StartWatch();
+  ASSERT_TRUE(Converges());
+
+  watch_test::WriteFile(S("line\nbreak.txt"), "nl");
+  watch_test::WriteFile(S("bad\xff\xfe-utf8.bin"), "utf");
+  watch_test::WriteFile(S("tab\tand space .txt"), "ws");
+  watch_test::WriteFile(S(std::string(255, 'n')), "long name");
+  watch_test::WriteFile(S("dir\nwith\xff/inner"), "inner");
+  std::string deep;
+  for (int i = 0; i < 15; ++i) deep += std::string(200, static_cast<char>('a' + i)) + "/";
+  watch_test::WriteFile(S(deep + "leaf.txt"), "deep");  // a ~3,000-byte path
+  EXPECT_TRUE(Converges());
+  EXPECT_EQ(t::ReadFile(D("line\nbreak.txt")), "nl");
+  EXPECT_EQ(t::ReadFile(D(std::string(255, 'n'))), "long name");
+  EXPECT_FALSE(finished());
+  Report r = StopWatch();
+  EXPECT_TRUE(r.problems.empty()) << Describe(r);
+}
+
+// DISABLED: a bug in lib/ (watch mode only; PushFaultTest's push replaces the
+// file). A directory created during the watch is pushed as a subtree whose
+// destination root is DEST/x (lib/watch/watch_loop.cc, the subtree pushes of
+// step 4); opening that root fails with EEXIST because x is a file
+// (lib/engine/push_engine.cc, PushRun::Run's dest_.Open), and the watch demotes
+// it to a Report problem "[sync] 'x/' File exists: cannot open destination
+// .../x" (watch_loop.cc:515): x stays a file, x/a and x/sub/b never arrive, and
+// the Observer gets no failed FileEvent for them. The watch does keep running.
+TEST_P(WatchFaultsTest, DISABLED_DestinationFileWhereTheSourceCreatesADirectoryIsReplacedByIt) {
+  t::WriteFile(S("seed"), "seed");
+  StartWatch();
+  ASSERT_TRUE(Converges());
+
+  t::WriteFile(D("x"), "someone else's file");
+  watch_test::WriteFile(S("x/a"), "a");
+  watch_test::WriteFile(S("x/sub/b"), "b");
+  ASSERT_TRUE(Converges());
+  EXPECT_FALSE(finished());
+  ExpectNothingPartial();
+}
+
+INSTANTIATE_TEST_SUITE_P(Both, WatchFaultsTest, ::testing::Values(Where::kLocal, Where::kSftp),
+                         WhereName);
+
+}  // namespace
+}  // namespace ferry::faults
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  // Before any thread exists: a private mount namespace for the disk-full
+  // cases (the tmpfs disappears with this process), then drop root's file
+  // capabilities so that permission bits bind (see DropFileCapabilities).
+  using ferry::faults::g_no_mounts_reason;
+  if (::unshare(CLONE_NEWNS) != 0) {
+    g_no_mounts_reason = std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
+  } else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    g_no_mounts_reason = std::string("make / private: ") + std::strerror(errno);
+  } else {
+    ferry::faults::g_private_mounts = true;
+  }
+  if (::geteuid() == 0) ferry::faults::DropFileCapabilities();
+  ferry::faults::g_permissions_apply = ferry::faults::PermissionsApply();
+  return RUN_ALL_TESTS();
+}
