@@ -27,7 +27,7 @@ asio::awaitable<Status> PrefixedDestination::Open(bool dry_run) {
   if (open_inner_) st = co_await inner_.Open(dry_run);
   if (!st.ok() || dry_run || prefix_.empty()) co_return st;
   // Usually the directory exists or only its last component is missing: one call.
-  st = co_await inner_.MakeDir(prefix_, leaf_mode_);
+  st = co_await MakeDirReplacing(prefix_, leaf_mode_);
   if (st.ok() || st.code() != std::errc::no_such_file_or_directory) co_return st;
   // mkdir -p: MakeDir succeeds on an existing directory.
   size_t pos = 0;
@@ -36,10 +36,20 @@ asio::awaitable<Status> PrefixedDestination::Open(bool dry_run) {
     bool last = slash == std::string::npos;
     std::string partial = prefix_.substr(0, last ? std::string::npos : slash);
     uint32_t mode = last ? leaf_mode_ : 0755;
-    st = co_await inner_.MakeDir(partial, mode);
+    st = co_await MakeDirReplacing(partial, mode);
     if (!st.ok() || last) co_return st;
     pos = slash + 1;
   }
+}
+
+// A file or symlink where the prefix needs a directory is replaced, as a push
+// replaces a non-directory with a directory (an overwrite: no --delete needed).
+asio::awaitable<Status> PrefixedDestination::MakeDirReplacing(std::string path, uint32_t mode) {
+  Status st = co_await inner_.MakeDir(path, mode);
+  if (st.code() != std::errc::file_exists) co_return st;
+  Status removed = co_await inner_.Remove(path, EntryType::kFile);
+  if (!removed.ok()) co_return removed;
+  co_return co_await inner_.MakeDir(std::move(path), mode);
 }
 
 asio::awaitable<Result<Listing>> PrefixedDestination::List(std::string dir) {

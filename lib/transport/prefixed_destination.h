@@ -44,6 +44,7 @@ class PrefixedDestination final : public Destination {
 
  private:
   std::string Full(std::string_view rel) const;
+  asio::awaitable<Status> MakeDirReplacing(std::string path, uint32_t mode);
 
   Destination& inner_;
   std::string prefix_;

@@ -432,15 +432,10 @@ TEST_P(WatchFaultsTest, NewlinesInvalidUtf8AndLongNamesCreatedDuringTheWatchArri
   EXPECT_TRUE(r.problems.empty()) << Describe(r);
 }
 
-// DISABLED: a bug in lib/ (watch mode only; PushFaultTest's push replaces the
-// file). A directory created during the watch is pushed as a subtree whose
-// destination root is DEST/x (lib/watch/watch_loop.cc, the subtree pushes of
-// step 4); opening that root fails with EEXIST because x is a file
-// (lib/engine/push_engine.cc, PushRun::Run's dest_.Open), and the watch demotes
-// it to a Report problem "[sync] 'x/' File exists: cannot open destination
-// .../x" (watch_loop.cc:515): x stays a file, x/a and x/sub/b never arrive, and
-// the Observer gets no failed FileEvent for them. The watch does keep running.
-TEST_P(WatchFaultsTest, DISABLED_DestinationFileWhereTheSourceCreatesADirectoryIsReplacedByIt) {
+// A directory created during the watch is pushed as a subtree rooted at DEST/x
+// (PrefixedDestination); a file standing there is replaced, as a push does
+// (this was a bug: x stayed a file and its contents never arrived).
+TEST_P(WatchFaultsTest, DestinationFileWhereTheSourceCreatesADirectoryIsReplacedByIt) {
   t::WriteFile(S("seed"), "seed");
   StartWatch();
   ASSERT_TRUE(Converges());

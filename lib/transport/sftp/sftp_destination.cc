@@ -395,6 +395,12 @@ asio::awaitable<Status> SftpDestination::MakeDirOnce(const std::string& path, ui
   if (made.ok()) co_return made;
   auto attrs_now = sftp::ExpectAttrs(*lstat_reply, "lstat");
   if (attrs_now.ok() && IsDir(*attrs_now)) co_return Status{};
+  // Something else stands there: say so as the local destination does (EEXIST),
+  // not with SFTP's catch-all FX_FAILURE.
+  if (attrs_now.ok()) {
+    co_return Error{std::make_error_code(std::errc::file_exists),
+                    Display(path) + ": exists and is not a directory"};
+  }
   co_return WithPath(made.error(), Display(path));
 }
 
