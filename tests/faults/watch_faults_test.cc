@@ -294,6 +294,61 @@ TEST_P(WatchPermissionTest, ReadOnlyDestinationDirectoryFailsItsFilesTheWatchGoe
   EXPECT_EQ(t::FindTemps(dst_), std::vector<std::string>{});
 }
 
+// A destination file ferry cannot write (0444) is replaced by a rename, as a
+// push does: its bits never stop the new version.
+TEST_P(WatchPermissionTest, ReadOnlyDestinationFileIsReplacedByRename) {
+  t::WriteFile(S("f"), "version 1");
+  t::WriteFile(S("other"), "other");
+  StartWatch();
+  ASSERT_TRUE(Converges());
+
+  ASSERT_EQ(::chmod(D("f").c_str(), 0444), 0) << std::strerror(errno);
+  ASSERT_EQ(::open(D("f").c_str(), O_WRONLY), -1) << "0444 does not bind";
+  WriteWhole("f", "version 2, longer than the first");
+  EXPECT_TRUE(Converges());
+  EXPECT_EQ(t::ReadFile(D("f")), "version 2, longer than the first");
+  EXPECT_TRUE(Failures("f").empty()) << Failures("f").front().message;
+  EXPECT_FALSE(finished());
+  Report r = StopWatch();
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  ExpectNothingPartial();
+}
+
+// A source file nobody may read (0000) created during the watch is reported
+// per file (EACCES + its path); the watch goes on, and once readable and
+// touched it arrives.
+TEST_P(WatchPermissionTest, UnreadableSourceFileIsReportedTheWatchGoesOnAndItArrivesWhenReadable) {
+  t::WriteFile(S("seed"), "seed");
+  StartWatch();
+  ASSERT_TRUE(Converges());
+
+  // Written and made 0000 beside the tree, then renamed in: it never shows up
+  // readable.
+  if (staging_.empty()) staging_ = t::MakeTempDir("staging");
+  watch_test::WriteFile(staging_ + "/secret", "hidden until chmod");
+  ASSERT_EQ(::chmod((staging_ + "/secret").c_str(), 0000), 0) << std::strerror(errno);
+  ASSERT_EQ(::rename((staging_ + "/secret").c_str(), S("secret").c_str()), 0)
+      << std::strerror(errno);
+  // A change after it: the watch must not stop at the unreadable file.
+  watch_test::WriteFile(S("after"), "after");
+  ASSERT_TRUE(WaitFor([&] { return HasFailed("secret"); }, kGuard));
+  const FileEvent e = Failures("secret").front();
+  EXPECT_EQ(e.error, std::errc::permission_denied) << e.message;
+  EXPECT_NE(e.message.find("secret"), std::string::npos) << e.message;
+  EXPECT_TRUE(WaitFor([&] { return t::Exists(D("after")); }, kGuard));
+  EXPECT_FALSE(finished()) << "watch ended on an unreadable source: " << report_->fatal_message;
+  ExpectNothingPartialWhileRunning({{"secret", {"hidden until chmod"}}}, false);
+
+  ASSERT_EQ(::chmod(S("secret").c_str(), 0644), 0);
+  Touch("secret");
+  EXPECT_TRUE(Converges());
+  EXPECT_EQ(t::ReadFile(D("secret")), "hidden until chmod");
+  EXPECT_FALSE(finished());
+  Report r = StopWatch();
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  EXPECT_EQ(t::FindTemps(dst_), std::vector<std::string>{});
+}
+
 INSTANTIATE_TEST_SUITE_P(Both, WatchPermissionTest, ::testing::Values(Where::kLocal, Where::kSftp),
                          WhereName);
 
@@ -445,6 +500,58 @@ TEST_P(WatchFaultsTest, DestinationFileWhereTheSourceCreatesADirectoryIsReplaced
   watch_test::WriteFile(S("x/sub/b"), "b");
   ASSERT_TRUE(Converges());
   EXPECT_FALSE(finished());
+  ExpectNothingPartial();
+}
+
+// Waits (a hang guard) until the upload of `rel` is under way: a temp in DEST,
+// or the file already there. Never fails: the checks after it hold either way.
+void WaitForUploadStart(const std::string& dst, const std::string& final_path) {
+  (void)WaitFor([&] { return !t::FindTemps(dst).empty() || t::Exists(final_path); },
+                std::chrono::seconds(10));
+}
+
+// A large file deleted while the watch uploads it: DEST ends without it (the
+// deletion carried over, the upload dropped or replayed as a delete), never a
+// torn file or a temp.
+TEST_P(WatchFaultsTest, SourceDeletedWhileUploadedEndsDeletedNeverTorn) {
+  t::WriteFile(S("seed"), "seed");
+  StartWatch();
+  ASSERT_TRUE(Converges());
+
+  WriteWhole("big", t::RandomBytes(16 << 20, 41));
+  WaitForUploadStart(dst_, D("big"));
+  ASSERT_EQ(::unlink(S("big").c_str()), 0) << std::strerror(errno);
+  EXPECT_TRUE(Converges());
+  EXPECT_FALSE(t::Exists(D("big")));
+  for (const FileEvent& e : Failures("big")) {
+    EXPECT_NE(e.message.find("big"), std::string::npos) << e.message;
+  }
+  EXPECT_FALSE(finished());
+  Report r = StopWatch();
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  ExpectNothingPartial();
+}
+
+// A large file replaced by rename, again and again, while the watch uploads
+// it: DEST only ever holds a whole version and ends with the last.
+TEST_P(WatchFaultsTest, SourceReplacedByRenameWhileUploadedEndsWithTheFinalVersion) {
+  t::WriteFile(S("seed"), "seed");
+  StartWatch();
+  ASSERT_TRUE(Converges());
+
+  std::vector<std::string> versions;
+  for (int v = 0; v < 4; ++v) versions.push_back(t::RandomBytes((8 << 20) + v, 60 + v));
+  const std::map<std::string, std::vector<std::string>> alternatives = {{"big", versions}};
+  for (const std::string& version : versions) {
+    WriteWhole("big", version);
+    WaitForUploadStart(dst_, D("big"));
+    ExpectNothingPartialWhileRunning(alternatives, /*prefixes_ok=*/false);
+  }
+  EXPECT_TRUE(Converges());
+  EXPECT_TRUE(t::ReadFile(D("big")) == versions.back());
+  EXPECT_FALSE(finished());
+  Report r = StopWatch();
+  EXPECT_FALSE(r.fatal) << Describe(r);
   ExpectNothingPartial();
 }
 
