@@ -12,13 +12,17 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -556,6 +560,195 @@ TEST_P(WatchFaultsTest, SourceReplacedByRenameWhileUploadedEndsWithTheFinalVersi
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, WatchFaultsTest, ::testing::Values(Where::kLocal, Where::kSftp),
+                         WhereName);
+
+// --- 6. the `ferry watch` CLI killed or interrupted mid-burst --------------
+
+std::string FerryPath() {
+  if (t::Exists("cli/ferry")) return "cli/ferry";
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  const char* ws = std::getenv("TEST_WORKSPACE");
+  if (srcdir != nullptr && ws != nullptr) return std::string(srcdir) + "/" + ws + "/cli/ferry";
+  return "cli/ferry";
+}
+
+// The ferry CLI as a child, stdout and stderr to files (a copy of
+// tests/faults/kill_test.cc's FerryProcess, trimmed).
+class FerryProcess {
+ public:
+  explicit FerryProcess(std::vector<std::string> args) {
+    dir_ = t::MakeTempDir("run");
+    out_ = dir_ + "/stdout";
+    err_ = dir_ + "/stderr";
+    home_ = t::MakeTempDir("home");  // no ~/.ssh of the machine
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::string path = FerryPath();
+    args.insert(args.begin(), path);
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_strings = {"HOME=" + home_, "PATH=/usr/bin:/bin"};
+    if (const char* tmp = std::getenv("TEST_TMPDIR")) {
+      env_strings.push_back(std::string("TEST_TMPDIR=") + tmp);
+    }
+    std::vector<char*> env;
+    for (std::string& e : env_strings) env.push_back(e.data());
+    env.push_back(nullptr);
+    int rc = ::posix_spawn(&pid_, path.c_str(), &actions, nullptr, argv.data(), env.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) pid_ = -1;
+  }
+  ~FerryProcess() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      Wait();
+    }
+  }
+  bool started() const { return pid_ > 0; }
+  size_t Count(const std::string& needle) const {
+    const std::string out = t::ReadFile(out_);
+    size_t n = 0;
+    for (size_t pos = 0; (pos = out.find(needle, pos)) != std::string::npos; ++pos) ++n;
+    return n;
+  }
+  bool Exited() {
+    if (exited_) return true;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) Record(status);
+    return exited_;
+  }
+  void Signal(int sig) { ::kill(pid_, sig); }
+  // Exit code, or 128 + signal number.
+  int Wait() {
+    if (!exited_) {
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+      Record(status);
+    }
+    return exit_code_;
+  }
+  std::string Stderr() const { return t::ReadFile(err_); }
+
+ private:
+  void Record(int status) {
+    exited_ = true;
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int exit_code_ = -1;
+  std::string dir_, out_, err_, home_;
+};
+
+class WatchCliTest : public WatchFaultTest {
+ protected:
+  std::vector<std::string> CliArgs(const std::string& command) const {
+    std::vector<std::string> args = {command, "--json", "--no-progress", src_, Destination()};
+    if (sftp()) {
+      args.insert(args.end(), {"--known-hosts", sshd_->known_hosts(), "-i", sshd_->user_key()});
+    }
+    return args;
+  }
+
+  // Starts `ferry watch`, waits for its initial batch, then writes a burst (4 ×
+  // 8 MiB and 200 small files, each whole by rename) and sends `sig` once the
+  // burst's first file events or temps show. Returns the exit code.
+  int SignalMidBurst(int sig) {
+    for (int d = 0; d < 10; ++d) t::WriteFile(S("d" + std::to_string(d) + "/seed"), "seed");
+    FerryProcess run(CliArgs("watch"));
+    EXPECT_TRUE(run.started());
+    const bool ready = WaitFor([&] { return run.Exited() || run.Count("\"event\":\"batch\"") > 0; },
+                               std::chrono::seconds(60));
+    if (!ready || run.Exited()) {
+      ADD_FAILURE() << "watch never finished its initial sync: " << run.Stderr();
+      return -1;
+    }
+    const size_t before = run.Count("\"event\":\"file\"");
+    for (int b = 0; b < 4; ++b) {
+      WriteWhole("big" + std::to_string(b), t::RandomBytes(8 << 20, 300 + b));
+    }
+    for (int f = 0; f < 200; ++f) {
+      WriteWhole("d" + std::to_string(f % 10) + "/f" + std::to_string(f),
+                 t::RandomBytes(1000 + f * 13, 400 + f));
+    }
+    (void)WaitFor(
+        [&] {
+          return run.Exited() || run.Count("\"event\":\"file\"") > before ||
+                 !t::FindTemps(dst_).empty();
+        },
+        std::chrono::seconds(30));
+    EXPECT_FALSE(run.Exited()) << "watch ended on its own: " << run.Stderr();
+    run.Signal(sig);
+    const int code = run.Wait();
+    std::printf("%s: signal %d after %zu burst file events, exit %d\n", sftp() ? "sftp" : "local",
+                sig, run.Count("\"event\":\"file\"") - before, code);
+    return code;
+  }
+
+  // What a signal left: no final name holds anything its source never had;
+  // over SFTP the server may still carry out requests sent before the death,
+  // so a walk that meets a vanishing entry is repeated.
+  void CheckAfterSignal(bool temps_allowed) {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      std::map<std::string, t::NodeInfo> dst;
+      try {
+        dst = t::Snapshot(dst_);
+      } catch (const std::exception&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      for (const auto& [path, info] : dst) {
+        if (info.type != 'f' || (temps_allowed && path.find(".ferry-tmp-") != std::string::npos)) {
+          continue;
+        }
+        ASSERT_TRUE(t::Exists(S(path))) << "foreign file in destination: " << path;
+        EXPECT_TRUE(t::ReadFile(S(path)) == info.content) << "torn file under final name: " << path;
+      }
+      if (!temps_allowed) {
+        EXPECT_EQ(t::FindTemps(dst_), std::vector<std::string>{});
+      }
+      return;
+    }
+    ADD_FAILURE() << "destination never settled";
+  }
+
+  void ExpectPushConverges() {
+    FerryProcess push(CliArgs("push"));
+    ASSERT_TRUE(push.started());
+    EXPECT_EQ(push.Wait(), 0) << push.Stderr();
+    ExpectSameTree();
+    EXPECT_EQ(t::FindTemps(dst_), std::vector<std::string>{});
+  }
+};
+
+TEST_P(WatchCliTest, WatchSigkilledMidBurstThenPushConvergesWithNoTemps) {
+  EXPECT_EQ(SignalMidBurst(SIGKILL), 128 + SIGKILL);
+  CheckAfterSignal(/*temps_allowed=*/true);
+  ExpectPushConverges();
+}
+
+// SIGTERM / SIGINT after the initial sync are a watch's normal end: exit 0
+// (cli/watch_command.cc RunWatch; lib/ferry/watch.h: `cancelled` only before
+// the initial sync completes), even mid-upload, where the in-flight files are
+// abandoned cleanly. README's exit-code table says 130 for SIGINT/SIGTERM
+// without this exception.
+TEST_P(WatchCliTest, WatchSigtermMidUploadEndsItWithExit0LeavingNoTempAndNothingPartial) {
+  EXPECT_EQ(SignalMidBurst(SIGTERM), 0);
+  CheckAfterSignal(/*temps_allowed=*/false);
+  ExpectPushConverges();
+}
+
+TEST_P(WatchCliTest, WatchSigintMidUploadEndsItWithExit0LeavingNoTempAndNothingPartial) {
+  EXPECT_EQ(SignalMidBurst(SIGINT), 0);
+  CheckAfterSignal(/*temps_allowed=*/false);
+  ExpectPushConverges();
+}
+
+INSTANTIATE_TEST_SUITE_P(Both, WatchCliTest, ::testing::Values(Where::kLocal, Where::kSftp),
                          WhereName);
 
 }  // namespace
