@@ -510,8 +510,14 @@ TEST_P(WatchFaultsTest, DestinationFileWhereTheSourceCreatesADirectoryIsReplaced
 // Waits (a hang guard) until the upload of `rel` is under way: a temp in DEST,
 // or the file already there. Never fails: the checks after it hold either way.
 void WaitForUploadStart(const std::string& dst, const std::string& final_path) {
-  (void)WaitFor([&] { return !t::FindTemps(dst).empty() || t::Exists(final_path); },
-                std::chrono::seconds(10));
+  auto started = [&] {
+    try {
+      return !t::FindTemps(dst).empty() || t::Exists(final_path);
+    } catch (const std::exception&) {
+      return true;  // a temp renamed away during the walk: it was under way
+    }
+  };
+  (void)WaitFor(started, std::chrono::seconds(10));
 }
 
 // A large file deleted while the watch uploads it: DEST ends without it (the
@@ -677,8 +683,12 @@ class WatchCliTest : public WatchFaultTest {
     }
     (void)WaitFor(
         [&] {
-          return run.Exited() || run.Count("\"event\":\"file\"") > before ||
-                 !t::FindTemps(dst_).empty();
+          if (run.Exited() || run.Count("\"event\":\"file\"") > before) return true;
+          try {
+            return !t::FindTemps(dst_).empty();
+          } catch (const std::exception&) {
+            return true;  // a temp renamed away during the walk
+          }
         },
         std::chrono::seconds(30));
     EXPECT_FALSE(run.Exited()) << "watch ended on its own: " << run.Stderr();
