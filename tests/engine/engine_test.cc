@@ -122,6 +122,36 @@ TEST_F(EngineTest, CopiesTreeWithAttributes) {
   EXPECT_TRUE(Temps(dest).empty());
 }
 
+// While the destination connects, the source tree is listed ahead (a no-op
+// push then costs the larger of connect and scan, not their sum); excluded
+// directories are not entered, and the read-ahead listings are what is synced.
+TEST_F(EngineTest, SourceIsReadAheadWhileTheDestinationOpens) {
+  for (int i = 0; i < 20; ++i) {
+    testing::WriteFile(Src("d" + std::to_string(i) + "/sub/f"), "file " + std::to_string(i), 0644,
+                       kOld);
+  }
+  testing::WriteFile(Src("skip/x"), "excluded", 0644, kOld);
+  FakeDestination dest;
+  dest.open_delay = std::chrono::milliseconds(500);
+  // Written once the source was read ahead: this run does not see it.
+  dest.on_opened = [this] { testing::WriteFile(Src("d7/sub/late"), "late", 0644, kOld); };
+  EngineConfig config = Config();
+  config.excluded = [](std::string_view rel, bool) { return rel == "skip"; };
+
+  Report r = Run(std::move(config), dest);
+
+  EXPECT_TRUE(r.ok()) << (r.problems.empty() ? r.fatal_message : r.problems[0].message);
+  EXPECT_EQ(r.totals.files_sent, 20u);
+  for (int i = 0; i < 20; ++i) {
+    const auto* f = dest.Find("d" + std::to_string(i) + "/sub/f");
+    ASSERT_NE(f, nullptr) << i;
+    EXPECT_EQ(f->content, "file " + std::to_string(i));
+  }
+  EXPECT_EQ(dest.Find("d7/sub/late"), nullptr);
+  EXPECT_EQ(dest.Find("skip"), nullptr);
+  EXPECT_TRUE(Temps(dest).empty());
+}
+
 TEST_F(EngineTest, FailedWriteNeverCommitsAPartialFileAndAbortsTheTemp) {
   std::string big = testing::RandomBytes(20000);
   testing::WriteFile(Src("big"), big, 0644, kOld);

@@ -1,6 +1,7 @@
 #include "tests/engine/fake_destination.h"
 
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -153,6 +154,11 @@ Status FakeDestination::CheckParentDir(const std::string& path) const {
 
 asio::awaitable<Status> FakeDestination::Open(bool dry_run) {
   co_await Yield();
+  if (open_delay.count() > 0) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, open_delay);
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+  if (on_opened) on_opened();
   opened_ = true;
   co_return Status();
 }

@@ -7,6 +7,7 @@
 #ifndef FERRY_TESTS_ENGINE_FAKE_DESTINATION_H_
 #define FERRY_TESTS_ENGINE_FAKE_DESTINATION_H_
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -53,6 +54,9 @@ class FakeDestination : public transport::Destination {
   bool supports_resume = false;
   // Runs on the executor after every Write (e.g. to request a stop mid-run).
   std::function<void(int writes)> after_write;
+  // Open() takes this long (a connection being made), then calls `on_opened`.
+  std::chrono::milliseconds open_delay{0};
+  std::function<void()> on_opened;
 
   std::string Describe() const override { return "fake:"; }
   int64_t MtimeGranularityNs() const override { return 1; }
