@@ -19,6 +19,10 @@ constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
 // sends at most 32 KiB per SSH packet anyway); larger ones are written as they are.
 constexpr size_t kCoalesceBytes = size_t{64} * 1024;
 constexpr size_t kReadBufferBytes = size_t{64} * 1024;
+// Written packets at least this large are kept for reuse, at most kSpareBuffers
+// of them (4 x 255 KiB per channel at most).
+constexpr size_t kSpareMinBytes = size_t{128} * 1024;
+constexpr size_t kSpareBuffers = 4;
 
 }  // namespace
 
@@ -153,6 +157,13 @@ asio::awaitable<void> Client::WaitOn(std::unique_ptr<Timer>& timer) {
   (void)ec;  // cancelled: that is the wake-up
 }
 
+std::string Client::TakeSpareBuffer() {
+  if (spare_buffers_.empty()) return {};
+  std::string buffer = std::move(spare_buffers_.back());
+  spare_buffers_.pop_back();
+  return buffer;
+}
+
 Result<Ticket> Client::Enqueue(uint32_t id, std::string packet) {
   if (failure_) return *failure_;
   if (closing_) return Error{errc::kCancelled, "the SFTP client is closing"};
@@ -256,6 +267,9 @@ asio::awaitable<void> Client::WriterLoop() {
       packet.swap(batch);
     }
     Status written = co_await WriteAll(packet);
+    if (packet.capacity() >= kSpareMinBytes && spare_buffers_.size() < kSpareBuffers) {
+      spare_buffers_.push_back(std::move(packet));
+    }
     if (!written.ok()) {
       if (!channel_released_) {
         Fail(Error{errc::kConnectionLost,

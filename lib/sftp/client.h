@@ -131,6 +131,9 @@ class Client : public std::enable_shared_from_this<Client> {
   // ---- pipelining ------------------------------------------------------------------
   // A fresh request id, to encode a request with (codec.h's Encode* functions).
   uint32_t NextId() { return next_id_++; }
+  // A spent large packet to encode the next WRITE into (EncodeWrite's `reuse`),
+  // or an empty string. The writer keeps a few (kSpareBuffers) once written.
+  std::string TakeSpareBuffer();
   // Queues `packet` (whose id is `id`) once the budget has room.
   asio::awaitable<Result<Ticket>> Submit(uint32_t id, std::string packet);
   // Queues at once, ignoring the budget: for small clean-up requests from
@@ -219,8 +222,9 @@ class Client : public std::enable_shared_from_this<Client> {
   size_t outstanding_bytes_ = 0;
   std::unique_ptr<Timer> budget_signal_;  // cancelled when budget frees up
 
-  std::deque<std::string> outbox_;        // packets not yet written, in order
-  std::unique_ptr<Timer> outbox_signal_;  // cancelled when the outbox gets work
+  std::deque<std::string> outbox_;          // packets not yet written, in order
+  std::vector<std::string> spare_buffers_;  // written large packets, for reuse
+  std::unique_ptr<Timer> outbox_signal_;    // cancelled when the outbox gets work
 
   std::optional<Error> failure_;
   bool transport_failed_ = false;

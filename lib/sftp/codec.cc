@@ -58,7 +58,9 @@ class SftpCategory final : public std::error_category {
 // Builds one packet: reserves the length, appends fields, patches the length.
 class Builder {
  public:
-  explicit Builder(PacketType type, size_t reserve = 64) {
+  explicit Builder(PacketType type, size_t reserve = 64, std::string reuse = {})
+      : out_(std::move(reuse)) {
+    out_.clear();
     out_.reserve(reserve + 5);
     out_.append(4, '\0');
     out_.push_back(static_cast<char>(type));
@@ -245,8 +247,8 @@ std::string EncodeRead(uint32_t id, std::string_view handle, uint64_t offset, ui
 }
 
 std::string EncodeWrite(uint32_t id, std::string_view handle, uint64_t offset,
-                        std::span<const std::byte> data) {
-  return Builder(PacketType::kWrite, 24 + handle.size() + data.size())
+                        std::span<const std::byte> data, std::string reuse) {
+  return Builder(PacketType::kWrite, 24 + handle.size() + data.size(), std::move(reuse))
       .U32(id)
       .String(handle)
       .U64(offset)

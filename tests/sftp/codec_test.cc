@@ -90,6 +90,17 @@ TEST(SftpEncodeTest, AttrsWithEveryFieldAreEncodedInDraftOrder) {
   EXPECT_EQ(Hex(EncodeFsetstat(1, "h", a)), Hex(expected.Packet()));
 }
 
+TEST(SftpEncodeTest, WriteIntoAReusedBufferKeepsItsCapacityAndNoneOfItsBytes) {
+  const std::byte data[] = {std::byte{0xde}, std::byte{0xad}};
+  std::string spent(300 * 1024, 'x');
+  const size_t capacity = spent.capacity();
+  const char* storage = spent.data();
+  std::string packet = EncodeWrite(9, "hd", 7, data, std::move(spent));
+  EXPECT_EQ(Hex(packet), Hex(EncodeWrite(9, "hd", 7, data)));
+  EXPECT_EQ(packet.data(), storage);  // no new allocation
+  EXPECT_EQ(packet.capacity(), capacity);
+}
+
 TEST(SftpEncodeTest, WriteAndReadLayout) {
   const std::byte data[] = {std::byte{0xde}, std::byte{0xad}};
   Wire w;

@@ -113,7 +113,8 @@ class SftpFileSink final : public FileSink {
     while (!data.empty()) {
       const size_t n = std::min(max, data.size());
       const uint32_t id = c.NextId();
-      std::string packet = sftp::EncodeWrite(id, lane.handle, offset_, data.first(n));
+      std::string packet =
+          sftp::EncodeWrite(id, lane.handle, offset_, data.first(n), c.TakeSpareBuffer());
       auto ticket = co_await c.Submit(id, std::move(packet));
       if (!ticket.ok()) {
         error_ = WithPath(ticket.error(), display_);
