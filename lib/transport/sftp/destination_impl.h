@@ -32,6 +32,9 @@ std::string TempName();
 // `error` with "display: " in front of its detail (the destination-side path).
 Error WithPath(const Error& error, std::string_view display);
 
+// What one channel gets of a file split over channels before the next one's turn.
+inline constexpr size_t kLaneUnitBytes = size_t{1} << 20;
+
 class SftpDestination final : public Destination {
  public:
   SftpDestination(SftpConfig config, asio::any_io_executor ex, asio::thread_pool& pool);
@@ -66,6 +69,12 @@ class SftpDestination final : public Destination {
   // For messages: the URL-ish name of a relative path.
   std::string Display(std::string_view rel) const;
   uint32_t WriteLength(const sftp::Client& client) const;
+  // Bytes below the end of an interrupted part file that may hold holes: a
+  // part file is written over up to max_channels_per_file channels, in turns
+  // of kLaneUnitBytes, and each channel has at most
+  // outstanding_bytes_per_channel unanswered (its WRITEs land in order), so
+  // everything further down was written.
+  uint64_t ResumeSlack() const;
   // Renames `from` over `to` (absolute paths): posix-rename, or remove + rename
   // (noted once) when the server lacks it or the config turns it off.
   asio::awaitable<Status> Replace(sftp::Client& client, std::string from, std::string to,

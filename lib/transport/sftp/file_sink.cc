@@ -52,16 +52,16 @@ class SftpFileSink final : public FileSink {
   }
 
   // A part file of a resumable upload: written from `existing` on, kept on
-  // Abort, and on one channel only. One channel processes its WRITEs in order,
-  // so an interrupted part file always holds a prefix of the data: no holes
-  // that the sampled verification of the next run could miss.
+  // Abort. It may be split over channels like any big file: each channel
+  // processes its WRITEs in order, so after an interruption the holes lie
+  // only in the last SftpDestination::ResumeSlack() bytes, which OpenPart
+  // does not count as existing.
   struct PartTag {};
   SftpFileSink(PartTag, SftpDestination& dest, Lease lease, std::string handle,
                std::string part_abs, std::string final_abs, std::string display, uint64_t existing)
       : SftpFileSink(dest, std::move(lease), std::move(handle), std::move(part_abs),
                      std::move(final_abs), std::move(display)) {
     keep_on_abort_ = true;
-    no_more_lanes_ = true;
     offset_ = existing;
   }
 
@@ -106,8 +106,18 @@ class SftpFileSink final : public FileSink {
       co_return error_;
     }
     co_await MaybeAddLane();
-    // Whole calls go round-robin over the lanes: disjoint ranges per channel.
-    Lane& lane = lanes_[next_lane_++ % lanes_.size()];
+    // Units of kLaneUnitBytes go round-robin over the lanes: disjoint ranges per
+    // channel, none more than a unit ahead of another (ResumeSlack needs that).
+    while (!data.empty()) {
+      const size_t unit = std::min(kLaneUnitBytes, data.size());
+      Lane& lane = lanes_[next_lane_++ % lanes_.size()];
+      if (Status st = co_await WriteOnLane(lane, data.first(unit)); !st.ok()) co_return st;
+      data = data.subspan(unit);
+    }
+    co_return error_;
+  }
+
+  asio::awaitable<Status> WriteOnLane(Lane& lane, std::span<const std::byte> data) {
     Client& c = *lane.lease;
     const size_t max = dest_.WriteLength(c);
     while (!data.empty()) {
@@ -423,7 +433,8 @@ asio::awaitable<Result<PartSink>> SftpDestination::OpenPart(std::string path,
   auto attrs = co_await c.Fstat(std::move(fstat_handle));
   const uint64_t size = attrs.ok() && attrs->Has(sftp::kAttrSize) ? attrs->size : 0;
   PartSink out;
-  out.existing_bytes = size;
+  const uint64_t slack = ResumeSlack();
+  out.existing_bytes = size > slack ? size - slack : 0;
   out.sink =
       std::make_unique<SftpFileSink>(SftpFileSink::PartTag{}, *this, std::move(*lease),
                                      std::move(*handle), part, Abs(path), Display(path), size);

@@ -109,6 +109,13 @@ uint32_t SftpDestination::WriteLength(const sftp::Client& client) const {
   return std::max<uint32_t>(n, 1024);
 }
 
+uint64_t SftpDestination::ResumeSlack() const {
+  const uint64_t lanes = config_.split_threshold_bytes == 0
+                             ? 1
+                             : static_cast<uint64_t>(std::max(1, config_.max_channels_per_file));
+  return lanes * (config_.outstanding_bytes_per_channel + kLaneUnitBytes);
+}
+
 void SftpDestination::AddNoteOnce(const std::string& note) {
   for (const std::string& n : notes_) {
     if (n == note) return;
