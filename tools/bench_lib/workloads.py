@@ -216,6 +216,8 @@ class WorkloadSet:
                             % (changed, inner.files, cb / 2**20))
         if name == "usr-include":
             dst = self._path("usr-include")
+            # The first workload of a run: its parent may not exist yet.
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
             subprocess.run(["cp", "-a", "/usr/include", dst], check=True)
             n, b = tree_stats(dst)
             self.log("copied /usr/include: %d files, %.1f MiB" % (n, b / 2**20))
