@@ -11,23 +11,16 @@
 // guard only).
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <functional>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <thread>
@@ -35,74 +28,18 @@
 #include "ferry/error.h"
 #include "ferry/watch.h"
 #include "tests/faults/fault_util.h"
+#include "tests/testing/ferry_process.h"
+#include "tests/testing/private_mounts.h"
+#include "tests/watch/watch_test_util.h"
 
 namespace ferry::faults {
 namespace {
-
-// Minimal copies of tests/watch/watch_test_util.h (not exported from that
-// package): file writes that close (the watch's trigger), a poll, an observer.
-namespace watch_test {
-
-inline void WriteFile(const std::string& p, const std::string& content) {
-  std::filesystem::create_directories(std::filesystem::path(p).parent_path());
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << content;
-}
-
-inline void AppendFile(const std::string& p, const std::string& content) {
-  std::ofstream out(p, std::ios::binary | std::ios::app);
-  out << content;
-}
-
-// Polls `pred` until it holds or `timeout` passes (a hang guard only).
-inline bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
-}
-
-class RecordingObserver final : public Observer {
- public:
-  void OnFile(const FileEvent& event) override {
-    std::lock_guard lock(mu_);
-    files_.push_back(event);
-  }
-  void OnBatch(const BatchSummary& batch) override {
-    std::lock_guard lock(mu_);
-    batches_.push_back(batch);
-  }
-  std::vector<FileEvent> files() const {
-    std::lock_guard lock(mu_);
-    return files_;
-  }
-  bool initial_done() const {
-    std::lock_guard lock(mu_);
-    return !batches_.empty() && batches_.front().initial;
-  }
-  size_t Count(const std::string& path, FileAction action) const {
-    std::lock_guard lock(mu_);
-    size_t n = 0;
-    for (const FileEvent& e : files_) n += e.path == path && e.action == action;
-    return n;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<FileEvent> files_;
-  std::vector<BatchSummary> batches_;
-};
-
-}  // namespace watch_test
 
 using watch_test::RecordingObserver;
 using watch_test::WaitFor;
 
 bool g_permissions_apply = false;
-bool g_private_mounts = false;
-std::string g_no_mounts_reason;
+std::string g_no_mounts_reason = "not started";  // "" once in a private mount namespace
 
 constexpr auto kGuard = std::chrono::seconds(30);
 
@@ -364,23 +301,21 @@ INSTANTIATE_TEST_SUITE_P(Both, WatchPermissionTest, ::testing::Values(Where::kLo
 class WatchEnospcTest : public WatchFaultTest {
  protected:
   void SetUp() override {
-    if (!g_private_mounts) GTEST_SKIP() << g_no_mounts_reason;
+    if (!g_no_mounts_reason.empty()) GTEST_SKIP() << g_no_mounts_reason;
     WatchFaultTest::SetUp();
     if (HasFatalFailure() || sftp()) return;
-    mount_point_ = dst_.substr(0, dst_.rfind('/'));
-    ASSERT_EQ(::mount("tmpfs", mount_point_.c_str(), "tmpfs", 0, "size=2m"), 0)
-        << "mount tmpfs: " << std::strerror(errno);
+    tmpfs_ = std::make_unique<t::Tmpfs>(dst_.substr(0, dst_.rfind('/')), "2m");
+    ASSERT_TRUE(tmpfs_->ok()) << tmpfs_->error();
   }
   void BeforeSshdStart() override {
-    ASSERT_EQ(::mount("tmpfs", sshd_->root().c_str(), "tmpfs", 0, "size=2m"), 0)
-        << "mount tmpfs: " << std::strerror(errno);
-    mount_point_ = sshd_->root();
+    tmpfs_ = std::make_unique<t::Tmpfs>(sshd_->root(), "2m");
+    ASSERT_TRUE(tmpfs_->ok()) << tmpfs_->error();
   }
   void TearDown() override {
     WatchFaultTest::TearDown();
-    if (!mount_point_.empty()) ::umount2(mount_point_.c_str(), MNT_DETACH);
+    tmpfs_.reset();
   }
-  std::string mount_point_;
+  std::unique_ptr<t::Tmpfs> tmpfs_;
 };
 
 TEST_P(WatchEnospcTest, FullDestinationDiskFailsPerFileTheWatchGoesOnAndConverges) {
@@ -418,8 +353,7 @@ TEST_P(WatchEnospcTest, FullDestinationDiskFailsPerFileTheWatchGoesOnAndConverge
   ExpectNothingPartialWhileRunning({}, false);
 
   // Room again: touching the files brings them over, whole.
-  ASSERT_EQ(::mount(nullptr, mount_point_.c_str(), nullptr, MS_REMOUNT, "size=64m"), 0)
-      << std::strerror(errno);
+  ASSERT_EQ(tmpfs_->Resize("64m"), "");
   for (int i = 0; i < 5; ++i) Touch("big" + std::to_string(i));
   EXPECT_TRUE(Converges());
   EXPECT_FALSE(finished());
@@ -570,85 +504,7 @@ INSTANTIATE_TEST_SUITE_P(Both, WatchFaultsTest, ::testing::Values(Where::kLocal,
 
 // --- 6. the `ferry watch` CLI killed or interrupted mid-burst --------------
 
-std::string FerryPath() {
-  if (t::Exists("cli/ferry")) return "cli/ferry";
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  if (srcdir != nullptr && ws != nullptr) return std::string(srcdir) + "/" + ws + "/cli/ferry";
-  return "cli/ferry";
-}
-
-// The ferry CLI as a child, stdout and stderr to files (a copy of
-// tests/faults/kill_test.cc's FerryProcess, trimmed).
-class FerryProcess {
- public:
-  explicit FerryProcess(std::vector<std::string> args) {
-    dir_ = t::MakeTempDir("run");
-    out_ = dir_ + "/stdout";
-    err_ = dir_ + "/stderr";
-    home_ = t::MakeTempDir("home");  // no ~/.ssh of the machine
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::string path = FerryPath();
-    args.insert(args.begin(), path);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_strings = {"HOME=" + home_, "PATH=/usr/bin:/bin"};
-    if (const char* tmp = std::getenv("TEST_TMPDIR")) {
-      env_strings.push_back(std::string("TEST_TMPDIR=") + tmp);
-    }
-    std::vector<char*> env;
-    for (std::string& e : env_strings) env.push_back(e.data());
-    env.push_back(nullptr);
-    int rc = ::posix_spawn(&pid_, path.c_str(), &actions, nullptr, argv.data(), env.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) pid_ = -1;
-  }
-  ~FerryProcess() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      Wait();
-    }
-  }
-  bool started() const { return pid_ > 0; }
-  size_t Count(const std::string& needle) const {
-    const std::string out = t::ReadFile(out_);
-    size_t n = 0;
-    for (size_t pos = 0; (pos = out.find(needle, pos)) != std::string::npos; ++pos) ++n;
-    return n;
-  }
-  bool Exited() {
-    if (exited_) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) Record(status);
-    return exited_;
-  }
-  void Signal(int sig) { ::kill(pid_, sig); }
-  // Exit code, or 128 + signal number.
-  int Wait() {
-    if (!exited_) {
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      Record(status);
-    }
-    return exit_code_;
-  }
-  std::string Stderr() const { return t::ReadFile(err_); }
-
- private:
-  void Record(int status) {
-    exited_ = true;
-    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int exit_code_ = -1;
-  std::string dir_, out_, err_, home_;
-};
+using t::FerryProcess;
 
 class WatchCliTest : public WatchFaultTest {
  protected:
@@ -769,14 +625,7 @@ int main(int argc, char** argv) {
   // Before any thread exists: a private mount namespace for the disk-full
   // cases (the tmpfs disappears with this process), then drop root's file
   // capabilities so that permission bits bind (see DropFileCapabilities).
-  using ferry::faults::g_no_mounts_reason;
-  if (::unshare(CLONE_NEWNS) != 0) {
-    g_no_mounts_reason = std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
-  } else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    g_no_mounts_reason = std::string("make / private: ") + std::strerror(errno);
-  } else {
-    ferry::faults::g_private_mounts = true;
-  }
+  ferry::faults::g_no_mounts_reason = ferry::testing::EnterPrivateMountNamespace();
   if (::geteuid() == 0) ferry::faults::DropFileCapabilities();
   ferry::faults::g_permissions_apply = ferry::faults::PermissionsApply();
   return RUN_ALL_TESTS();
