@@ -67,6 +67,19 @@ bool IsFatal(std::error_code ec) {
          ec == errc::kHostKeyRevoked;
 }
 
+// A path reported by a sub-run rooted at `prefix`, relative to the source
+// root ("" is the prefix itself, not "prefix/").
+std::string UnderPrefix(const std::string& prefix, const std::string& path) {
+  return path.empty() ? prefix : JoinRel(prefix, path);
+}
+
+// Stages of the problems the engine records without a FileEvent: a directory
+// that could not be listed (source or destination) or chmodded, a link that -L
+// cannot follow; and "sync", the loop's own for a sub-run that could not start.
+bool HasNoFileEvent(const Problem& p) {
+  return p.stage == "scan" || p.stage == "list" || p.stage == "chmod" || p.stage == "sync";
+}
+
 void AddTotals(Totals& t, const Totals& r) {
   t.files_sent += r.files_sent;
   t.files_skipped += r.files_skipped;
@@ -97,7 +110,7 @@ class PrefixObserver final : public Observer {
   void OnFile(const FileEvent& event) override {
     if (event.outcome == Outcome::kFailed && IsVanished(event.error, "")) return;
     FileEvent ev = event;
-    if (!prefix_.empty()) ev.path = JoinRel(prefix_, event.path);
+    ev.path = UnderPrefix(prefix_, event.path);
     if (preserved_ != nullptr && !preserved_->empty() && ev.outcome == Outcome::kDone &&
         ev.action != FileAction::kSkip && ev.action != FileAction::kDelete) {
       // Now written from the source: no longer a destination-only entry.
@@ -253,14 +266,30 @@ class WatchLoop {
     report_.problems.push_back({std::move(path), std::move(stage), error.code, error.Message()});
   }
 
+  // A sub-run's totals, problems and notes into the watch's report. Problems
+  // that came with no FileEvent are sent to the observer here: a push reports
+  // them at its end, but a watch's report comes only when it stops, and until
+  // then nobody would hear of a directory it could not list. They arrive as
+  // failed kIgnore events whose reason is the stage.
   void Merge(Report r, const std::string& prefix) {
     AddTotals(report_.totals, r.totals);
+    for (const Problem& p : r.problems) {
+      if (!HasNoFileEvent(p)) continue;
+      FileEvent ev;
+      ev.path = UnderPrefix(prefix, p.path);
+      ev.action = FileAction::kIgnore;
+      ev.outcome = Outcome::kFailed;
+      ev.reason = p.stage;
+      ev.error = p.code;
+      ev.message = p.message;
+      Emit(std::move(ev));
+    }
     for (Problem& p : r.problems) {
       if (report_.problems.size() >= Report::kMaxProblems) {
         ++report_.problems_dropped;
         continue;
       }
-      if (!prefix.empty()) p.path = JoinRel(prefix, p.path);
+      p.path = UnderPrefix(prefix, p.path);
       report_.problems.push_back(std::move(p));
     }
     report_.problems_dropped += r.problems_dropped;
