@@ -195,6 +195,40 @@ class UnlistedDestination final : public transport::Destination {
   transport::Destination& inner_;
 };
 
+// Holds a sub-run's file events back (warnings go through at once), for the
+// caller to forward or drop once it knows the outcome.
+class HoldingObserver final : public Observer {
+ public:
+  explicit HoldingObserver(Observer* inner) : inner_(inner) {}
+  void OnFile(const FileEvent& event) override { events.push_back(event); }
+  void OnWarning(const std::string& message) override {
+    if (inner_ != nullptr) inner_->OnWarning(message);
+  }
+  std::vector<FileEvent> events;
+
+ private:
+  Observer* inner_;
+};
+
+// A written file sent without listings (WatchLoop::RunFile), and its events,
+// held back.
+struct HintedRun {
+  Report report;
+  std::vector<FileEvent> events;
+};
+
+// The hint's assumption (nothing on the destination stands in the way of the
+// file) may be wrong: a directory of that name is a type conflict, or with
+// --delete something to replace, which only the listings show. So any failure
+// that is not the source vanishing, the connection or a refused login sends
+// the directory to a listed re-plan, which reports it properly.
+bool NeedsListings(const Report& r) {
+  if (r.fatal) return false;
+  return std::any_of(r.problems.begin(), r.problems.end(), [](const Problem& p) {
+    return !IsVanished(p.code, p.stage) && !IsTransient(p.code) && !IsFatal(p.code);
+  });
+}
+
 enum class Outcome3 { kOk, kTransient, kFatal };
 
 class WatchLoop {
@@ -759,10 +793,25 @@ class WatchLoop {
       const Run& run = runs[i];
       Outcome3 outcome = Outcome3::kOk;
       if (!run.files.empty()) {
+        bool replan = false;
         for (const std::string& name : run.files) {
-          Report r = co_await RunFile(run.path, name, run.mode);
-          outcome = Classify(std::move(r), run.path);
+          HintedRun hinted = co_await RunFile(run.path, name, run.mode);
+          const bool relist = NeedsListings(hinted.report);
+          for (const FileEvent& ev : hinted.events) {
+            // What was done is said; the failures, the re-plan reports.
+            if (!relist || ev.outcome != Outcome::kFailed) Emit(ev);
+          }
+          if (relist) {
+            replan = true;
+            continue;
+          }
+          outcome = Classify(std::move(hinted.report), run.path);
           if (outcome != Outcome3::kOk) break;
+        }
+        if (replan && outcome == Outcome3::kOk) {
+          Report r = co_await RunEngine(run.path, /*recursive=*/false, /*exact=*/false,
+                                        /*full=*/false, run.mode);
+          outcome = Classify(std::move(r), run.path);
         }
       } else {
         Report r = co_await RunEngine(run.path, run.recursive, run.exact, false, run.mode);
@@ -843,15 +892,16 @@ class WatchLoop {
 
   // One written file `name` of directory `rel`, sent without listing the
   // directory (see UnlistedDestination). A file gone meanwhile is a vanished
-  // source (not a problem: its deletion event is queued).
-  awaitable<Report> RunFile(std::string rel, std::string name, uint32_t mode) {
+  // source (not a problem: its deletion event is queued). Its file events are
+  // held back in the result (see NeedsListings).
+  awaitable<HintedRun> RunFile(std::string rel, std::string name, uint32_t mode) {
     engine::EngineConfig c = config_.engine;
     c.recursive = false;
     if (!rel.empty()) c.source_root = config_.engine.source_root + "/" + rel;
     c.single_file = name;
     c.excluded = ExcludeFn(rel);
-    PrefixObserver obs(observer(), rel, /*progress=*/false,
-                       preserved_known_ ? &preserved_ : nullptr);
+    HoldingObserver held(observer());
+    PrefixObserver obs(&held, rel, /*progress=*/false, preserved_known_ ? &preserved_ : nullptr);
     c.observer = &obs;
     const bool open_inner = need_open_ || !opened_once_;
     UnlistedDestination unlisted(dest_);
@@ -861,7 +911,8 @@ class WatchLoop {
       opened_once_ = true;
       need_open_ = false;
     }
-    co_return r;
+    HintedRun out{std::move(r), std::move(held.events)};  // named: see Offload's note on g++ 12
+    co_return out;
   }
 
   LoopConfig config_;
