@@ -857,6 +857,7 @@ class WatchLoop {
     engine::EngineConfig c = config_.engine;
     c.recursive = recursive;
     if (!rel.empty()) c.source_root = config_.engine.source_root + "/" + rel;
+    c.ancestry_top = config_.engine.source_root;  // -L: cycles through the whole tree
     c.excluded = ExcludeFn(rel);
     if (exact) {
       c.plan.delete_extraneous = true;
@@ -898,6 +899,7 @@ class WatchLoop {
     engine::EngineConfig c = config_.engine;
     c.recursive = false;
     if (!rel.empty()) c.source_root = config_.engine.source_root + "/" + rel;
+    c.ancestry_top = config_.engine.source_root;  // -L: cycles through the whole tree
     c.single_file = name;
     c.excluded = ExcludeFn(rel);
     HoldingObserver held(observer());
