@@ -1,11 +1,15 @@
 // The watch-mode columns of the fault matrix (issue #8, docs/RELIABILITY.md):
 // each case starts ferry::WatchBlocking against a local directory AND a real
 // sshd, waits for the initial sync, and only then injects the fault while the
-// watch is running: a read-only destination directory, a full destination
-// disk, a source file growing or rewritten while it is uploaded, hostile
-// names, a destination file where the source creates a directory. The watch
-// must report per-file problems through the Observer and keep running, leave
-// nothing partial under a final name, and converge once the fault is gone.
+// watch is running: a read-only or unlistable destination directory, a full
+// destination disk, a source file growing or rewritten while it is uploaded,
+// hostile names and names too long, a file where the source creates a
+// directory and the other way round, source directory chmods and removals,
+// symlink loops and directory cycles (with and without -L), and the CLI
+// killed or interrupted. The watch must report per-file problems through the
+// Observer and keep running, leave nothing partial under a final name, and
+// converge once the fault is gone; a destination root that is a file ends it
+// at start.
 //
 // Never asserts on timing: every wait polls with a generous deadline (a hang
 // guard only).
