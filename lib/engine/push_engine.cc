@@ -319,7 +319,9 @@ class PushRun {
   }
 
   awaitable<Result<std::vector<Entry>>> ListSource(std::string rel) {
-    if (config_.single_file) {
+    // single_file names what the root holds; a directory entered below it
+    // (with -L the file may be a link to one) is listed as usual.
+    if (config_.single_file && rel.empty()) {
       std::string path = SourcePath(*config_.single_file);
       std::string name = *config_.single_file;
       bool follow = config_.copy_links;
@@ -374,13 +376,29 @@ class PushRun {
     co_return co_await dest_.List(rel);
   }
 
-  // The identity of the source root, the first ancestor of every directory.
+  // The identities of the source root and of the directories above it up to
+  // `ancestry_top`, top first: the first ancestors of every directory.
   awaitable<Ancestry> RootAncestry() {
-    std::string path = SourcePath("");
-    auto job = [path]() -> Ancestry {
-      struct stat st;
-      if (::stat(path.c_str(), &st) != 0) return {};
-      return {DevIno{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)}};
+    std::vector<std::string> paths;
+    const std::string& top = config_.ancestry_top;
+    const std::string& root = config_.source_root;
+    if (!top.empty() && root.size() > top.size() && root.starts_with(top) &&
+        root[top.size()] == '/') {
+      paths.push_back(top);
+      for (size_t slash = root.find('/', top.size() + 1); slash != std::string::npos;
+           slash = root.find('/', slash + 1)) {
+        paths.push_back(root.substr(0, slash));
+      }
+    }
+    paths.push_back(root);
+    auto job = [paths]() -> Ancestry {
+      Ancestry out;
+      for (const std::string& path : paths) {
+        struct stat st;
+        if (::stat(path.c_str(), &st) != 0) continue;
+        out.push_back({static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)});
+      }
+      return out;
     };
     co_return co_await Offload(pool_, std::move(job));
   }
@@ -392,7 +410,9 @@ class PushRun {
   }
 
   awaitable<void> ProcessDirectory(DirTask task) {
-    if (task.rel.empty() && !config_.single_file) task.ancestry = co_await RootAncestry();
+    // Also for one file: with -L it may be a link to a directory, entered
+    // below source_root when new on the destination (watch mode).
+    if (task.rel.empty()) task.ancestry = co_await RootAncestry();
     // One after the other: the other listers keep both sides busy meanwhile.
     auto local = co_await SourceListing(task.rel);
     auto remote = co_await ListDestination(task.rel, task.dest_missing);

@@ -52,6 +52,12 @@ struct EngineConfig {
   bool dry_run = false;
   bool fsync = false;
   bool copy_links = false;
+  // With copy_links, a followed directory that is one of its own ancestors is
+  // reported and not entered. A run over part of a larger tree (watch mode's
+  // runs over one directory or file) names that tree's root here, a prefix of
+  // source_root, so that every directory from it down to source_root counts as
+  // an ancestor too. Empty: the ancestry starts at source_root.
+  std::string ancestry_top;
   int retries = 3;
   std::optional<int> compress_level;
   // Files at least this big are uploaded through a part file named after the

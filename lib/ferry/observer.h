@@ -22,7 +22,8 @@ enum class FileAction : uint8_t {
   kSymlink,  // symlink created or replaced
   kDelete,   // extraneous destination entry removed (--delete)
   kRename,   // moved on the destination (watch mode)
-  kIgnore,   // not transferable (device, fifo, socket) or in conflict
+  kIgnore,   // not transferable (device, fifo, socket) or in conflict; in watch mode
+             // also a path that could not be examined (reason: "scan", "list", "chmod")
 };
 
 enum class Outcome : uint8_t {

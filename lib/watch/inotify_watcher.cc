@@ -313,7 +313,9 @@ void InotifyWatcher::Process(const ::inotify_event& ev) {
   }
   if (mask & IN_MODIFY) dirty_.FileWritten(rel);
   if (mask & IN_CLOSE_WRITE) dirty_.FileClosed(rel);
-  if ((mask & IN_ATTRIB) && !is_dir) dirty_.FileChanged(rel);
+  // A file's or a directory's mode or times: its parent's listing shows it (a
+  // directory's mode reaches its copy through the parent's plan, SetDirMode).
+  if (mask & IN_ATTRIB) dirty_.FileChanged(rel);
   if (mask & IN_DELETE) {
     dirty_.Deleted(rel, is_dir);
     if (is_dir) Log(rel, "");

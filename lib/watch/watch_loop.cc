@@ -67,6 +67,19 @@ bool IsFatal(std::error_code ec) {
          ec == errc::kHostKeyRevoked;
 }
 
+// A path reported by a sub-run rooted at `prefix`, relative to the source
+// root ("" is the prefix itself, not "prefix/").
+std::string UnderPrefix(const std::string& prefix, const std::string& path) {
+  return path.empty() ? prefix : JoinRel(prefix, path);
+}
+
+// Stages of the problems the engine records without a FileEvent: a directory
+// that could not be listed (source or destination) or chmodded, a link that -L
+// cannot follow; and "sync", the loop's own for a sub-run that could not start.
+bool HasNoFileEvent(const Problem& p) {
+  return p.stage == "scan" || p.stage == "list" || p.stage == "chmod" || p.stage == "sync";
+}
+
 void AddTotals(Totals& t, const Totals& r) {
   t.files_sent += r.files_sent;
   t.files_skipped += r.files_skipped;
@@ -97,7 +110,7 @@ class PrefixObserver final : public Observer {
   void OnFile(const FileEvent& event) override {
     if (event.outcome == Outcome::kFailed && IsVanished(event.error, "")) return;
     FileEvent ev = event;
-    if (!prefix_.empty()) ev.path = JoinRel(prefix_, event.path);
+    ev.path = UnderPrefix(prefix_, event.path);
     if (preserved_ != nullptr && !preserved_->empty() && ev.outcome == Outcome::kDone &&
         ev.action != FileAction::kSkip && ev.action != FileAction::kDelete) {
       // Now written from the source: no longer a destination-only entry.
@@ -182,6 +195,40 @@ class UnlistedDestination final : public transport::Destination {
   transport::Destination& inner_;
 };
 
+// Holds a sub-run's file events back (warnings go through at once), for the
+// caller to forward or drop once it knows the outcome.
+class HoldingObserver final : public Observer {
+ public:
+  explicit HoldingObserver(Observer* inner) : inner_(inner) {}
+  void OnFile(const FileEvent& event) override { events.push_back(event); }
+  void OnWarning(const std::string& message) override {
+    if (inner_ != nullptr) inner_->OnWarning(message);
+  }
+  std::vector<FileEvent> events;
+
+ private:
+  Observer* inner_;
+};
+
+// A written file sent without listings (WatchLoop::RunFile), and its events,
+// held back.
+struct HintedRun {
+  Report report;
+  std::vector<FileEvent> events;
+};
+
+// The hint's assumption (nothing on the destination stands in the way of the
+// file) may be wrong: a directory of that name is a type conflict, or with
+// --delete something to replace, which only the listings show. So any failure
+// that is not the source vanishing, the connection or a refused login sends
+// the directory to a listed re-plan, which reports it properly.
+bool NeedsListings(const Report& r) {
+  if (r.fatal) return false;
+  return std::any_of(r.problems.begin(), r.problems.end(), [](const Problem& p) {
+    return !IsVanished(p.code, p.stage) && !IsTransient(p.code) && !IsFatal(p.code);
+  });
+}
+
 enum class Outcome3 { kOk, kTransient, kFatal };
 
 class WatchLoop {
@@ -253,14 +300,30 @@ class WatchLoop {
     report_.problems.push_back({std::move(path), std::move(stage), error.code, error.Message()});
   }
 
+  // A sub-run's totals, problems and notes into the watch's report. Problems
+  // that came with no FileEvent are sent to the observer here: a push reports
+  // them at its end, but a watch's report comes only when it stops, and until
+  // then nobody would hear of a directory it could not list. They arrive as
+  // failed kIgnore events whose reason is the stage.
   void Merge(Report r, const std::string& prefix) {
     AddTotals(report_.totals, r.totals);
+    for (const Problem& p : r.problems) {
+      if (!HasNoFileEvent(p)) continue;
+      FileEvent ev;
+      ev.path = UnderPrefix(prefix, p.path);
+      ev.action = FileAction::kIgnore;
+      ev.outcome = Outcome::kFailed;
+      ev.reason = p.stage;
+      ev.error = p.code;
+      ev.message = p.message;
+      Emit(std::move(ev));
+    }
     for (Problem& p : r.problems) {
       if (report_.problems.size() >= Report::kMaxProblems) {
         ++report_.problems_dropped;
         continue;
       }
-      if (!prefix.empty()) p.path = JoinRel(prefix, p.path);
+      p.path = UnderPrefix(prefix, p.path);
       report_.problems.push_back(std::move(p));
     }
     report_.problems_dropped += r.problems_dropped;
@@ -730,10 +793,25 @@ class WatchLoop {
       const Run& run = runs[i];
       Outcome3 outcome = Outcome3::kOk;
       if (!run.files.empty()) {
+        bool replan = false;
         for (const std::string& name : run.files) {
-          Report r = co_await RunFile(run.path, name, run.mode);
-          outcome = Classify(std::move(r), run.path);
+          HintedRun hinted = co_await RunFile(run.path, name, run.mode);
+          const bool relist = NeedsListings(hinted.report);
+          for (const FileEvent& ev : hinted.events) {
+            // What was done is said; the failures, the re-plan reports.
+            if (!relist || ev.outcome != Outcome::kFailed) Emit(ev);
+          }
+          if (relist) {
+            replan = true;
+            continue;
+          }
+          outcome = Classify(std::move(hinted.report), run.path);
           if (outcome != Outcome3::kOk) break;
+        }
+        if (replan && outcome == Outcome3::kOk) {
+          Report r = co_await RunEngine(run.path, /*recursive=*/false, /*exact=*/false,
+                                        /*full=*/false, run.mode);
+          outcome = Classify(std::move(r), run.path);
         }
       } else {
         Report r = co_await RunEngine(run.path, run.recursive, run.exact, false, run.mode);
@@ -779,6 +857,7 @@ class WatchLoop {
     engine::EngineConfig c = config_.engine;
     c.recursive = recursive;
     if (!rel.empty()) c.source_root = config_.engine.source_root + "/" + rel;
+    c.ancestry_top = config_.engine.source_root;  // -L: cycles through the whole tree
     c.excluded = ExcludeFn(rel);
     if (exact) {
       c.plan.delete_extraneous = true;
@@ -814,15 +893,17 @@ class WatchLoop {
 
   // One written file `name` of directory `rel`, sent without listing the
   // directory (see UnlistedDestination). A file gone meanwhile is a vanished
-  // source (not a problem: its deletion event is queued).
-  awaitable<Report> RunFile(std::string rel, std::string name, uint32_t mode) {
+  // source (not a problem: its deletion event is queued). Its file events are
+  // held back in the result (see NeedsListings).
+  awaitable<HintedRun> RunFile(std::string rel, std::string name, uint32_t mode) {
     engine::EngineConfig c = config_.engine;
     c.recursive = false;
     if (!rel.empty()) c.source_root = config_.engine.source_root + "/" + rel;
+    c.ancestry_top = config_.engine.source_root;  // -L: cycles through the whole tree
     c.single_file = name;
     c.excluded = ExcludeFn(rel);
-    PrefixObserver obs(observer(), rel, /*progress=*/false,
-                       preserved_known_ ? &preserved_ : nullptr);
+    HoldingObserver held(observer());
+    PrefixObserver obs(&held, rel, /*progress=*/false, preserved_known_ ? &preserved_ : nullptr);
     c.observer = &obs;
     const bool open_inner = need_open_ || !opened_once_;
     UnlistedDestination unlisted(dest_);
@@ -832,7 +913,8 @@ class WatchLoop {
       opened_once_ = true;
       need_open_ = false;
     }
-    co_return r;
+    HintedRun out{std::move(r), std::move(held.events)};  // named: see Offload's note on g++ 12
+    co_return out;
   }
 
   LoopConfig config_;

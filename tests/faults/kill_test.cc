@@ -4,121 +4,22 @@
 // torn or foreign is under a final name, a signal-stopped run exits 130 with
 // its temps removed, and a rerun exits 0 with the tree byte-identical and no
 // temp left.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
 #include <thread>
 
 #include "ferry/error.h"
 #include "tests/faults/fault_util.h"
-
-extern char** environ;
+#include "tests/testing/ferry_process.h"
 
 namespace ferry::faults {
 namespace {
 
 constexpr int64_t kOld = 1'000'000'000'123'456'789;
 
-std::string FerryPath() {
-  if (t::Exists("cli/ferry")) return "cli/ferry";
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  if (srcdir != nullptr && ws != nullptr) return std::string(srcdir) + "/" + ws + "/cli/ferry";
-  return "cli/ferry";
-}
-
-// The ferry CLI as a child: stdout (--json events) and stderr go to files.
-class FerryProcess {
- public:
-  explicit FerryProcess(std::vector<std::string> args) {
-    dir_ = t::MakeTempDir("run");
-    out_ = dir_ + "/stdout";
-    err_ = dir_ + "/stderr";
-    // A HOME of its own: no ~/.ssh/config or known_hosts of the machine.
-    home_ = t::MakeTempDir("home");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::string path = FerryPath();
-    args.insert(args.begin(), path);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_strings = {"HOME=" + home_, "PATH=/usr/bin:/bin"};
-    if (const char* tmp = std::getenv("TEST_TMPDIR"))
-      env_strings.push_back(std::string("TEST_TMPDIR=") + tmp);
-    std::vector<char*> env;
-    for (std::string& e : env_strings) env.push_back(e.data());
-    env.push_back(nullptr);
-    int rc = ::posix_spawn(&pid_, path.c_str(), &actions, nullptr, argv.data(), env.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) pid_ = -1;
-  }
-  ~FerryProcess() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      Wait();
-    }
-  }
-
-  bool started() const { return pid_ > 0; }
-  // Lines on stdout that are per-file events: the run is mid-transfer.
-  int FileEvents() const {
-    std::string out = t::ReadFile(out_);
-    int n = 0;
-    for (size_t pos = 0; (pos = out.find("\"event\":\"file\"", pos)) != std::string::npos; ++pos)
-      ++n;
-    return n;
-  }
-  // Waits until at least `n` file events were printed or the process ended.
-  // Returns true when it is still running. (A hang guard of 120 s only.)
-  bool WaitForFileEvents(int n) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (Exited()) return false;
-      if (FileEvents() >= n) return !Exited();
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return !Exited();
-  }
-  bool Exited() {
-    if (exited_) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) Record(status);
-    return exited_;
-  }
-  void Signal(int sig) { ::kill(pid_, sig); }
-  // Exit code, or 128 + signal number.
-  int Wait() {
-    if (!exited_) {
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      Record(status);
-    }
-    return exit_code_;
-  }
-  std::string Stderr() const { return t::ReadFile(err_); }
-  const std::string& home() const { return home_; }
-
- private:
-  void Record(int status) {
-    exited_ = true;
-    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int exit_code_ = -1;
-  std::string dir_, out_, err_, home_;
-};
+using t::FerryProcess;
 
 class KillTest : public FaultTest {
  protected:
@@ -192,7 +93,7 @@ class KillTest : public FaultTest {
     const int code = run.Wait();
     const auto stopped = std::chrono::steady_clock::now();
     std::printf(
-        "%s: %d file events before signal %d, exit %d, stopped after %lld ms\n",
+        "%s: %zu file events before signal %d, exit %d, stopped after %lld ms\n",
         sftp() ? "sftp" : "local", run.FileEvents(), sig, code,
         static_cast<long long>(
             std::chrono::duration_cast<std::chrono::milliseconds>(stopped - start).count()));

@@ -5,40 +5,36 @@
 // rerun converges. (The local destination's case is
 // tests/integration/push_enospc_test.cc.)
 #include <gtest/gtest.h>
-#include <sched.h>
-#include <sys/mount.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
+#include <memory>
 
 #include "tests/faults/fault_util.h"
+#include "tests/testing/private_mounts.h"
 
 namespace ferry::faults {
 namespace {
 
-bool g_private_mounts = false;
-std::string g_no_mounts_reason;
+std::string g_no_mounts_reason = "not started";  // "" once in a private mount namespace
 
 constexpr int64_t kOld = 1'000'000'000'123'456'789;
 
 class SftpEnospcTest : public FaultTest {
  protected:
   void SetUp() override {
-    if (!g_private_mounts) GTEST_SKIP() << g_no_mounts_reason;
+    if (!g_no_mounts_reason.empty()) GTEST_SKIP() << g_no_mounts_reason;
     FaultTest::SetUp();
   }
   // The tmpfs goes over the (still empty) remote root before sshd starts; sshd
   // and its sessions are children of this process, so they share the namespace.
   void BeforeSshdStart() override {
-    mounted_ = ::mount("tmpfs", sshd_->root().c_str(), "tmpfs", 0, "size=2m") == 0;
-    ASSERT_TRUE(mounted_) << "mount tmpfs: " << std::strerror(errno);
+    tmpfs_ = std::make_unique<t::Tmpfs>(sshd_->root(), "2m");
+    ASSERT_TRUE(tmpfs_->ok()) << tmpfs_->error();
   }
   void TearDown() override {
     FaultTest::TearDown();
-    if (mounted_) ::umount2(sshd_->root().c_str(), MNT_DETACH);
+    tmpfs_.reset();
   }
-  bool mounted_ = false;
+  std::unique_ptr<t::Tmpfs> tmpfs_;
 };
 
 TEST_P(SftpEnospcTest, FullRemoteDiskFailsPerFileLeavesNothingPartialAndRerunConverges) {
@@ -66,8 +62,7 @@ TEST_P(SftpEnospcTest, FullRemoteDiskFailsPerFileLeavesNothingPartialAndRerunCon
   ExpectNothingPartial();
 
   // More room: the rerun sends what failed and converges.
-  ASSERT_EQ(::mount(nullptr, sshd_->root().c_str(), nullptr, MS_REMOUNT, "size=64m"), 0)
-      << std::strerror(errno);
+  ASSERT_EQ(tmpfs_->Resize("64m"), "");
   ExpectRerunConverges();
 }
 
@@ -97,13 +92,6 @@ int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   // A private mount namespace, entered before any thread exists: the tmpfs
   // disappears with this process.
-  using ferry::faults::g_no_mounts_reason;
-  if (::unshare(CLONE_NEWNS) != 0) {
-    g_no_mounts_reason = std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
-  } else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    g_no_mounts_reason = std::string("make / private: ") + std::strerror(errno);
-  } else {
-    ferry::faults::g_private_mounts = true;
-  }
+  ferry::faults::g_no_mounts_reason = ferry::testing::EnterPrivateMountNamespace();
   return RUN_ALL_TESTS();
 }

@@ -1,33 +1,32 @@
 // The watch-mode columns of the fault matrix (issue #8, docs/RELIABILITY.md):
 // each case starts ferry::WatchBlocking against a local directory AND a real
 // sshd, waits for the initial sync, and only then injects the fault while the
-// watch is running: a read-only destination directory, a full destination
-// disk, a source file growing or rewritten while it is uploaded, hostile
-// names, a destination file where the source creates a directory. The watch
-// must report per-file problems through the Observer and keep running, leave
-// nothing partial under a final name, and converge once the fault is gone.
+// watch is running: a read-only or unlistable destination directory, a full
+// destination disk, a source file growing or rewritten while it is uploaded,
+// hostile names and names too long, a file where the source creates a
+// directory and the other way round, source directory chmods and removals,
+// symlink loops and directory cycles (with and without -L), and the CLI
+// killed or interrupted. The watch must report per-file problems through the
+// Observer and keep running, leave nothing partial under a final name, and
+// converge once the fault is gone; a destination root that is a file ends it
+// at start.
 //
 // Never asserts on timing: every wait polls with a generous deadline (a hang
 // guard only).
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <thread>
@@ -35,76 +34,25 @@
 #include "ferry/error.h"
 #include "ferry/watch.h"
 #include "tests/faults/fault_util.h"
+#include "tests/testing/ferry_process.h"
+#include "tests/testing/private_mounts.h"
+#include "tests/watch/watch_test_util.h"
 
 namespace ferry::faults {
 namespace {
-
-// Minimal copies of tests/watch/watch_test_util.h (not exported from that
-// package): file writes that close (the watch's trigger), a poll, an observer.
-namespace watch_test {
-
-inline void WriteFile(const std::string& p, const std::string& content) {
-  std::filesystem::create_directories(std::filesystem::path(p).parent_path());
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << content;
-}
-
-inline void AppendFile(const std::string& p, const std::string& content) {
-  std::ofstream out(p, std::ios::binary | std::ios::app);
-  out << content;
-}
-
-// Polls `pred` until it holds or `timeout` passes (a hang guard only).
-inline bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
-}
-
-class RecordingObserver final : public Observer {
- public:
-  void OnFile(const FileEvent& event) override {
-    std::lock_guard lock(mu_);
-    files_.push_back(event);
-  }
-  void OnBatch(const BatchSummary& batch) override {
-    std::lock_guard lock(mu_);
-    batches_.push_back(batch);
-  }
-  std::vector<FileEvent> files() const {
-    std::lock_guard lock(mu_);
-    return files_;
-  }
-  bool initial_done() const {
-    std::lock_guard lock(mu_);
-    return !batches_.empty() && batches_.front().initial;
-  }
-  size_t Count(const std::string& path, FileAction action) const {
-    std::lock_guard lock(mu_);
-    size_t n = 0;
-    for (const FileEvent& e : files_) n += e.path == path && e.action == action;
-    return n;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<FileEvent> files_;
-  std::vector<BatchSummary> batches_;
-};
-
-}  // namespace watch_test
 
 using watch_test::RecordingObserver;
 using watch_test::WaitFor;
 
 bool g_permissions_apply = false;
-bool g_private_mounts = false;
-std::string g_no_mounts_reason;
+std::string g_no_mounts_reason = "not started";  // "" once in a private mount namespace
 
 constexpr auto kGuard = std::chrono::seconds(30);
+
+// A destination directory ferry owns gets the source directory's mode back, so
+// the permission faults use directories of another owner, which ferry may not
+// chmod (as push_faults_test does).
+constexpr uid_t kNobody = 65534;
 
 // A FaultTest whose destination is fed by a running watch.
 class WatchFaultTest : public FaultTest {
@@ -114,21 +62,34 @@ class WatchFaultTest : public FaultTest {
     FaultTest::TearDown();
   }
 
-  // Starts the watch and waits for its initial sync.
-  void StartWatch(int jobs = 0) {
-    WatchOptions options;
-    options.push = Options();
-    if (jobs > 0) options.push.jobs = jobs;
-    options.push.observer = &observer_;
-    options.push.stop = stop_.get_token();
-    if (sftp()) options.push.ssh.connect_timeout = std::chrono::seconds(10);
-    thread_ = std::thread([this, options = std::move(options)]() mutable {
-      report_ = WatchBlocking(std::move(options));
-      done_ = true;
-    });
-    ASSERT_TRUE(WaitFor([this] { return observer_.initial_done() || finished(); },
+  // Starts the watch and waits for its initial sync. `tweak` adjusts the
+  // options (-L, --delete, compression, ...).
+  void StartWatch(int jobs = 0, const std::function<void(PushOptions&)>& tweak = {}) {
+    const size_t initial_before = InitialBatches();
+    Launch(jobs, tweak);
+    ASSERT_TRUE(WaitFor([&] { return InitialBatches() > initial_before || finished(); },
                         std::chrono::seconds(60)));
     ASSERT_FALSE(finished()) << "watch ended early: " << report_->fatal_message;
+  }
+
+  // Starts a watch that must end by itself (a fatal error at start) and
+  // returns its report; a watch still running after 60 s is stopped and fails
+  // the test.
+  Report WatchUntilItEnds() {
+    Launch(0, {});
+    EXPECT_TRUE(WaitFor([this] { return finished(); }, std::chrono::seconds(60)))
+        << "the watch did not end by itself";
+    return StopWatch();
+  }
+
+  // Stops a running watch and makes the fixture ready for another one (the
+  // observer keeps every event of both).
+  Report StopForRestart() {
+    Report r = StopWatch();
+    stop_ = std::stop_source();
+    report_.reset();
+    done_ = false;
+    return r;
   }
 
   bool finished() const { return done_.load(); }
@@ -139,6 +100,12 @@ class WatchFaultTest : public FaultTest {
       thread_.join();
     }
     return report_.value_or(Report{});
+  }
+
+  size_t InitialBatches() const {
+    size_t n = 0;
+    for (const BatchSummary& b : observer_.batches()) n += b.initial ? 1 : 0;
+    return n;
   }
 
   // Waits until DEST matches SRC: types, modes, contents, link targets (mtimes
@@ -195,6 +162,25 @@ class WatchFaultTest : public FaultTest {
 
   bool HasFailed(const std::string& path) const { return !Failures(path).empty(); }
 
+  // Every file event so far, one a line (for failure messages).
+  std::string Events() const {
+    std::string out;
+    for (const FileEvent& e : observer_.files()) {
+      out += std::string("\n  event: ") + FileActionName(e.action) + " " + OutcomeName(e.outcome) +
+             " '" + e.path + "' " + e.reason + " " + e.message;
+    }
+    return out;
+  }
+
+  // Every failed file event seen so far.
+  std::vector<FileEvent> AllFailures() const {
+    std::vector<FileEvent> out;
+    for (const FileEvent& e : observer_.files()) {
+      if (e.outcome == Outcome::kFailed) out.push_back(e);
+    }
+    return out;
+  }
+
   // Puts `content` at source path `rel` whole: written beside the tree (same
   // file system) and renamed in, so the watch can never read a half-written
   // version of it.
@@ -240,6 +226,20 @@ class WatchFaultTest : public FaultTest {
     }
   }
 
+  void Launch(int jobs, const std::function<void(PushOptions&)>& tweak) {
+    WatchOptions options;
+    options.push = Options();
+    if (jobs > 0) options.push.jobs = jobs;
+    if (tweak) tweak(options.push);
+    options.push.observer = &observer_;
+    options.push.stop = stop_.get_token();
+    if (sftp()) options.push.ssh.connect_timeout = std::chrono::seconds(10);
+    thread_ = std::thread([this, options = std::move(options)]() mutable {
+      report_ = WatchBlocking(std::move(options));
+      done_ = true;
+    });
+  }
+
   std::string staging_;
 
   RecordingObserver observer_;
@@ -258,7 +258,10 @@ class WatchPermissionTest : public WatchFaultTest {
     WatchFaultTest::SetUp();
   }
   void TearDown() override {
-    if (t::Exists(D("locked"))) (void)::chown(D("locked").c_str(), ::geteuid(), ::getegid());
+    for (const char* dir : {"locked", "sealed"}) {
+      if (t::Exists(D(dir))) (void)::chown(D(dir).c_str(), ::geteuid(), ::getegid());
+    }
+    if (t::Exists(D("sealed"))) (void)::chmod(D("sealed").c_str(), 0755);
     WatchFaultTest::TearDown();
   }
 };
@@ -271,7 +274,7 @@ TEST_P(WatchPermissionTest, ReadOnlyDestinationDirectoryFailsItsFilesTheWatchGoe
 
   // Read-only to ferry because another user owns it (a directory ferry owns
   // would get the source's mode back), with the source's mode: no chmod is due.
-  ASSERT_EQ(::chown(D("locked").c_str(), 65534, 65534), 0) << std::strerror(errno);
+  ASSERT_EQ(::chown(D("locked").c_str(), kNobody, kNobody), 0) << std::strerror(errno);
   watch_test::WriteFile(S("locked/a"), "new a");
   watch_test::WriteFile(S("locked/b"), "new b");
   watch_test::WriteFile(S("free/c"), "lands");
@@ -353,6 +356,63 @@ TEST_P(WatchPermissionTest, UnreadableSourceFileIsReportedTheWatchGoesOnAndItArr
   EXPECT_EQ(t::FindTemps(dst_), std::vector<std::string>{});
 }
 
+// A destination directory nobody but its owner may list (0000, another
+// owner's): as for a push, the problems are all under it (the listing refused
+// with EACCES; the chmod back to the source's mode refused), reported through
+// the observer while the watch goes on; everything else lands. Once the
+// directory is usable again, a change there converges.
+TEST_P(WatchPermissionTest, UnlistableDestinationDirectoryIsReportedTheWatchGoesOnAndConverges) {
+  t::WriteFile(S("sealed/x"), "x");
+  t::WriteFile(S("ok/f"), "f");
+  StartWatch();
+  ASSERT_TRUE(Converges());
+
+  ASSERT_EQ(::chmod(D("sealed").c_str(), 0000), 0) << std::strerror(errno);
+  ASSERT_EQ(::chown(D("sealed").c_str(), kNobody, kNobody), 0) << std::strerror(errno);
+  // A file's mode change re-plans `sealed` from both listings; a change to its
+  // own mode re-plans the parent, which sets the directory's mode.
+  ASSERT_EQ(::chmod(S("sealed/x").c_str(), 0600), 0);
+  ASSERT_EQ(::chmod(S("sealed").c_str(), 0750), 0);
+  watch_test::WriteFile(S("ok/g"), "lands");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        bool listed = false;
+        for (const FileEvent& e : AllFailures()) listed = listed || e.reason == "list";
+        return listed && t::Exists(D("ok/g"));
+      },
+      kGuard));
+  for (const FileEvent& e : AllFailures()) {
+    EXPECT_EQ(e.path, "sealed") << e.message;
+    EXPECT_NE(e.message.find("sealed"), std::string::npos) << e.message;
+    if (e.reason == "chmod") {
+      EXPECT_TRUE(e.error == std::errc::operation_not_permitted ||
+                  e.error == std::errc::permission_denied)
+          << e.message;
+    } else {
+      EXPECT_EQ(e.reason, "list") << e.message;
+      EXPECT_EQ(e.error, std::errc::permission_denied) << e.message;
+    }
+  }
+  EXPECT_EQ(t::ReadFile(D("ok/g")), "lands");
+  EXPECT_FALSE(finished()) << "watch ended on an unlistable directory: " << report_->fatal_message;
+
+  // Ours again: the next change in it brings everything over.
+  ASSERT_EQ(::chown(D("sealed").c_str(), ::geteuid(), ::getegid()), 0);
+  ASSERT_EQ(::chmod(D("sealed").c_str(), 0755), 0);
+  Touch("sealed/x");
+  ASSERT_EQ(::chmod(S("sealed").c_str(), 0755), 0);
+  EXPECT_TRUE(Converges());
+  EXPECT_FALSE(finished());
+  Report r = StopWatch();
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  ASSERT_FALSE(r.problems.empty()) << Describe(r);
+  for (const Problem& p : r.problems) {
+    EXPECT_EQ(p.path, "sealed") << Describe(r);
+    EXPECT_TRUE(p.stage == "list" || p.stage == "chmod") << Describe(r);
+  }
+  ExpectNothingPartial();
+}
+
 INSTANTIATE_TEST_SUITE_P(Both, WatchPermissionTest, ::testing::Values(Where::kLocal, Where::kSftp),
                          WhereName);
 
@@ -364,23 +424,21 @@ INSTANTIATE_TEST_SUITE_P(Both, WatchPermissionTest, ::testing::Values(Where::kLo
 class WatchEnospcTest : public WatchFaultTest {
  protected:
   void SetUp() override {
-    if (!g_private_mounts) GTEST_SKIP() << g_no_mounts_reason;
+    if (!g_no_mounts_reason.empty()) GTEST_SKIP() << g_no_mounts_reason;
     WatchFaultTest::SetUp();
     if (HasFatalFailure() || sftp()) return;
-    mount_point_ = dst_.substr(0, dst_.rfind('/'));
-    ASSERT_EQ(::mount("tmpfs", mount_point_.c_str(), "tmpfs", 0, "size=2m"), 0)
-        << "mount tmpfs: " << std::strerror(errno);
+    tmpfs_ = std::make_unique<t::Tmpfs>(dst_.substr(0, dst_.rfind('/')), "2m");
+    ASSERT_TRUE(tmpfs_->ok()) << tmpfs_->error();
   }
   void BeforeSshdStart() override {
-    ASSERT_EQ(::mount("tmpfs", sshd_->root().c_str(), "tmpfs", 0, "size=2m"), 0)
-        << "mount tmpfs: " << std::strerror(errno);
-    mount_point_ = sshd_->root();
+    tmpfs_ = std::make_unique<t::Tmpfs>(sshd_->root(), "2m");
+    ASSERT_TRUE(tmpfs_->ok()) << tmpfs_->error();
   }
   void TearDown() override {
     WatchFaultTest::TearDown();
-    if (!mount_point_.empty()) ::umount2(mount_point_.c_str(), MNT_DETACH);
+    tmpfs_.reset();
   }
-  std::string mount_point_;
+  std::unique_ptr<t::Tmpfs> tmpfs_;
 };
 
 TEST_P(WatchEnospcTest, FullDestinationDiskFailsPerFileTheWatchGoesOnAndConverges) {
@@ -418,8 +476,7 @@ TEST_P(WatchEnospcTest, FullDestinationDiskFailsPerFileTheWatchGoesOnAndConverge
   ExpectNothingPartialWhileRunning({}, false);
 
   // Room again: touching the files brings them over, whole.
-  ASSERT_EQ(::mount(nullptr, mount_point_.c_str(), nullptr, MS_REMOUNT, "size=64m"), 0)
-      << std::strerror(errno);
+  ASSERT_EQ(tmpfs_->Resize("64m"), "");
   for (int i = 0; i < 5; ++i) Touch("big" + std::to_string(i));
   EXPECT_TRUE(Converges());
   EXPECT_FALSE(finished());
@@ -565,95 +622,283 @@ TEST_P(WatchFaultsTest, SourceReplacedByRenameWhileUploadedEndsWithTheFinalVersi
   ExpectNothingPartial();
 }
 
+// A chmod of a source directory during the watch reaches its destination
+// copy, as in a push (Destination::SetDirMode), keeping owner rwx on ferry's
+// copies (plan::DestDirMode): a 0555 source directory stays 0755 there.
+TEST_P(WatchFaultsTest, SourceDirectoryChmodReachesTheDestinationKeepingOwnerRwx) {
+  t::WriteFile(S("d/f"), "f");
+  t::WriteFile(S("d/e/g"), "g");
+  t::WriteFile(S("ro/f"), "f");
+  StartWatch();
+  ASSERT_TRUE(Converges());
+
+  ASSERT_EQ(::chmod(S("d").c_str(), 0750), 0);
+  ASSERT_EQ(::chmod(S("d/e").c_str(), 0711), 0);
+  EXPECT_TRUE(Converges());  // directory modes included
+  EXPECT_EQ(t::Snapshot(dst_).at("d").mode, 0750u);
+  EXPECT_EQ(t::Snapshot(dst_).at("d/e").mode, 0711u);
+
+  ASSERT_EQ(::chmod(S("ro").c_str(), 0555), 0);
+  // Batches apply in order: once a later change has landed, the chmod's batch is done.
+  watch_test::WriteFile(S("later"), "later");
+  ASSERT_TRUE(WaitFor([&] { return t::Exists(D("later")); }, kGuard));
+  EXPECT_EQ(t::Snapshot(dst_).at("ro").mode, 0755u);
+  EXPECT_TRUE(AllFailures().empty()) << AllFailures().front().message;
+  EXPECT_FALSE(finished());
+  Report r = StopWatch();
+  ::chmod(S("ro").c_str(), 0755);
+  EXPECT_TRUE(r.problems.empty()) << Describe(r);
+}
+
+// A directory (with contents) on DEST where the source now has a file: as in
+// a push, one kTypeConflict for that path and the directory kept, whether the
+// file was renamed in (the directory is re-planned) or written in place (a
+// written-file hint, sent without listing); the watch goes on. A watch with
+// --delete replaces such a directory, also one that appears during the watch.
+TEST_P(WatchFaultsTest, DestinationDirectoryWhereTheSourceHasAFileIsATypeConflictUntilDelete) {
+  t::WriteFile(S("seed"), "seed");
+  StartWatch();
+  ASSERT_TRUE(Converges());
+
+  t::WriteFile(D("renamed/old.txt"), "old");
+  t::WriteFile(D("written/old.txt"), "old");
+  WriteWhole("renamed", "a file now");
+  ASSERT_TRUE(WaitFor([&] { return HasFailed("renamed"); }, kGuard));
+  // Alone in its batch: only written to, so it is sent on the hint first.
+  watch_test::WriteFile(S("written"), "a file too");
+  ASSERT_TRUE(WaitFor([&] { return HasFailed("written"); }, kGuard));
+  watch_test::WriteFile(S("bystander"), "lands");
+  // Each re-plan of the directory says a conflict again (as each push would):
+  // "renamed" may be reported twice, once more when "written" re-plans it.
+  for (const FileEvent& e : AllFailures()) {
+    EXPECT_TRUE(e.path == "renamed" || e.path == "written") << Events();
+    EXPECT_EQ(e.error, errc::kTypeConflict) << e.message;
+    EXPECT_NE(e.message.find(e.path), std::string::npos) << e.message;
+  }
+  for (const char* path : {"renamed", "written"}) {
+    EXPECT_EQ(t::ReadFile(D(std::string(path) + "/old.txt")), "old");  // nothing deleted
+  }
+  EXPECT_TRUE(WaitFor([&] { return t::Exists(D("bystander")); }, kGuard));
+  EXPECT_FALSE(finished()) << "watch ended on a type conflict: " << report_->fatal_message;
+  Report first = StopForRestart();
+  EXPECT_FALSE(first.fatal) << Describe(first);
+  for (const Problem& p : first.problems) {
+    EXPECT_TRUE(p.path == "renamed" || p.path == "written") << Describe(first);
+    EXPECT_EQ(p.code, errc::kTypeConflict) << Describe(first);
+  }
+
+  // With --delete: the initial sync replaces both, and a conflict that
+  // appears while it runs is replaced too.
+  StartWatch(0, [](PushOptions& o) { o.delete_extraneous = true; });
+  ASSERT_TRUE(Converges());
+  t::WriteFile(D("later/old.txt"), "old");
+  watch_test::WriteFile(S("later"), "written during the --delete watch");
+  EXPECT_TRUE(Converges());
+  EXPECT_FALSE(finished());
+  Report r = StopWatch();
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  EXPECT_TRUE(r.problems.empty()) << Describe(r);
+  ExpectNothingPartial();
+}
+
+// A destination root that is a file cannot be watched into: the watch ends
+// at start as a push does (fatal ENOTDIR, "cannot open destination ..."),
+// before any batch, and the file is untouched.
+TEST_P(WatchFaultsTest, DestinationRootThatIsAFileIsFatalAtStart) {
+  t::WriteFile(S("seed"), "seed");
+  t::WriteFile(dst_, "not a directory");
+  Report r = WatchUntilItEnds();
+  EXPECT_EQ(r.fatal, std::errc::not_a_directory) << Describe(r);
+  EXPECT_NE(r.fatal_message.find("cannot open destination"), std::string::npos) << Describe(r);
+  EXPECT_TRUE(observer_.batches().empty());
+  EXPECT_EQ(t::ReadFile(dst_), "not a directory");
+}
+
+// 255 bytes is the longest name; the compressed copy adds ".zst", which the
+// destination refuses (ENAMETOOLONG locally; the SFTP server's failure status
+// otherwise): one failed event with the path, no temp, and the watch goes on.
+TEST_P(WatchFaultsTest, NameLongerThanTheDestinationAllowsIsAPerFileProblemTheWatchGoesOn) {
+  t::WriteFile(S("seed"), "seed");
+  StartWatch(0, [](PushOptions& o) { o.compress_level = 1; });
+  ASSERT_TRUE(t::Exists(D("seed.zst")));
+
+  const std::string name(255, 'z');
+  watch_test::WriteFile(S(name), "too long once compressed");
+  ASSERT_TRUE(WaitFor([&] { return HasFailed(name); }, kGuard));
+  watch_test::WriteFile(S("after"), "after");
+  EXPECT_TRUE(WaitFor([&] { return t::Exists(D("after.zst")); }, kGuard));
+  const FileEvent e = Failures(name).front();
+  if (!sftp()) {
+    EXPECT_EQ(e.error, std::errc::filename_too_long) << e.message;
+  }
+  EXPECT_NE(e.message.find(name), std::string::npos) << e.message;
+  EXPECT_EQ(AllFailures().size(), 1u) << AllFailures().back().message;
+  EXPECT_FALSE(finished()) << "watch ended on a long name: " << report_->fatal_message;
+  Report r = StopWatch();
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  ASSERT_EQ(r.problems.size(), 1u) << Describe(r);
+  EXPECT_EQ(r.problems[0].path, name);
+  std::printf("%s: name too long: %s\n", sftp() ? "sftp" : "local", Describe(r).c_str());
+  EXPECT_FALSE(t::Exists(D(name + ".zst")));
+  EXPECT_EQ(t::FindTemps(dst_), std::vector<std::string>{});
+}
+
+// A 50-file directory created and removed in a loop beside 200 files, from
+// before the watch (its initial scan) until well into it: never fatal; the
+// only failures are under `victim` and say it vanished; every other change
+// lands, and once the churn stops DEST converges (the deletions carried over).
+TEST_P(WatchFaultsTest, SourceDirectoryRemovedDuringTheScanAndWhileWatchedIsNotFatal) {
+  for (int d = 0; d < 20; ++d) {
+    for (int f = 0; f < 10; ++f)
+      t::WriteFile(S("d" + std::to_string(d) + "/f" + std::to_string(f)), "x");
+  }
+  std::atomic<bool> churning{true};
+  std::atomic<int> cycles{0};
+  std::thread churn([&] {
+    const auto guard = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    for (int i = 0; churning.load() && std::chrono::steady_clock::now() < guard; ++i) {
+      if (i % 2 == 0) {
+        for (int f = 0; f < 50; ++f) {
+          watch_test::WriteFile(S("victim/deep/f" + std::to_string(f)), "v");
+        }
+      } else {
+        std::error_code ec;
+        std::filesystem::remove_all(S("victim"), ec);
+      }
+      ++cycles;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  StartWatch();
+  for (int d = 0; d < 20; ++d) watch_test::WriteFile(S("d" + std::to_string(d) + "/new"), "new");
+  const bool landed = WaitFor(
+      [&] {
+        for (int d = 0; d < 20; ++d) {
+          if (!t::Exists(D("d" + std::to_string(d) + "/new"))) return false;
+        }
+        return cycles.load() >= 40;
+      },
+      kGuard);
+  churning = false;
+  churn.join();
+  EXPECT_TRUE(landed);
+  std::printf("%s: %d create/remove cycles of victim/\n", sftp() ? "sftp" : "local", cycles.load());
+  EXPECT_TRUE(Converges());
+  EXPECT_FALSE(finished()) << "watch ended: " << report_->fatal_message;
+  // As a push's: vanished entries; and, for a directory run with delete
+  // semantics (victim deleted and created again), its deletions skipped
+  // because entries vanished under it (later events carry them over).
+  auto expected = [](std::error_code ec) {
+    return ec == errc::kSourceVanished || ec == std::errc::no_such_file_or_directory ||
+           ec == errc::kDeleteSkipped;
+  };
+  for (const FileEvent& e : AllFailures()) {
+    EXPECT_EQ(e.path.rfind("victim", 0), 0u) << e.path << ": " << e.message;
+    EXPECT_TRUE(expected(e.error)) << e.message;
+  }
+  Report r = StopWatch();
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  for (const Problem& p : r.problems) {
+    EXPECT_TRUE(p.path == "victim" || p.path.rfind("victim/", 0) == 0) << Describe(r);
+    EXPECT_TRUE(expected(p.code)) << Describe(r);
+  }
+  ExpectNothingPartial();
+}
+
+// Links that loop (self, ping <-> pong, tree/sub/up -> ../..) created during
+// the watch are recreated as links, never followed (no -L).
+TEST_P(WatchFaultsTest, SymlinkLoopsCreatedDuringTheWatchAreRecreatedAsLinks) {
+  t::WriteFile(S("seed"), "seed");
+  StartWatch();
+  ASSERT_TRUE(Converges());
+
+  t::MakeSymlink(S("self"), "self");
+  t::MakeSymlink(S("ping"), "pong");
+  t::MakeSymlink(S("pong"), "ping");
+  t::MakeDir(S("tree/sub"));
+  t::MakeSymlink(S("tree/sub/up"), "../..");
+  EXPECT_TRUE(Converges());
+  EXPECT_FALSE(finished());
+  Report r = StopWatch();
+  EXPECT_TRUE(r.problems.empty()) << Describe(r);
+  ExpectNothingPartial();
+}
+
+// With -L, links created during the watch that cannot be followed are failed
+// events with stat(2)'s reason, as in a push: ELOOP "symlink loop" for self,
+// ping and pong; a followed directory that is one of its own ancestors
+// (a/b/up -> ../.., a/b/root -> the source root) is ELOOP "directory cycle:
+// not followed" and is not entered, not even one level; a link to a sibling
+// directory is copied. The watch goes on.
+TEST_P(WatchFaultsTest, SymlinkLoopsAndDirectoryCyclesWithCopyLinksAreReportedNotFollowed) {
+  t::WriteFile(S("a/b/leaf.txt"), "leaf");
+  t::WriteFile(S("other/o.txt"), "o");
+  StartWatch(0, [](PushOptions& o) { o.copy_links = true; });
+  ASSERT_TRUE(Converges());
+
+  t::MakeSymlink(S("self"), "self");
+  t::MakeSymlink(S("ping"), "pong");
+  t::MakeSymlink(S("pong"), "ping");
+  t::MakeSymlink(S("a/b/up"), "../..");
+  t::MakeSymlink(S("a/b/root"), src_);
+  t::MakeSymlink(S("a/sibling"), "../other");
+  const std::vector<std::string> loops = {"self", "ping", "pong"};
+  const std::vector<std::string> cycles = {"a/b/up", "a/b/root"};
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const std::string& p : loops) {
+          if (!HasFailed(p)) return false;
+        }
+        for (const std::string& p : cycles) {
+          if (!HasFailed(p)) return false;
+        }
+        return t::Exists(D("a/sibling/o.txt"));
+      },
+      kGuard))
+      << Events();
+  watch_test::WriteFile(S("after"), "after");
+  EXPECT_TRUE(WaitFor([&] { return t::Exists(D("after")); }, kGuard));
+  for (const FileEvent& e : AllFailures()) {
+    EXPECT_EQ(e.error, std::errc::too_many_symbolic_link_levels) << e.message;
+    const bool loop = std::find(loops.begin(), loops.end(), e.path) != loops.end();
+    const bool cycle = std::find(cycles.begin(), cycles.end(), e.path) != cycles.end();
+    EXPECT_TRUE(loop || cycle) << e.path << ": " << e.message;
+    if (loop) {
+      EXPECT_NE(e.message.find("symlink loop"), std::string::npos) << e.message;
+    }
+    if (cycle) {
+      // The message names the link from the directory the watch re-planned
+      // (a/b): "root", where the event's path is "a/b/root".
+      const std::string name = e.path.substr(e.path.rfind('/') + 1);
+      EXPECT_NE(e.message.find("directory cycle: not followed: " + name), std::string::npos)
+          << e.message;
+    }
+  }
+  EXPECT_EQ(t::ReadFile(D("a/sibling/o.txt")), "o");
+  EXPECT_EQ(t::ReadFile(D("a/b/leaf.txt")), "leaf");
+  for (const std::string& p : loops) EXPECT_FALSE(t::Exists(D(p))) << p;
+  for (const std::string& p : cycles) EXPECT_FALSE(t::Exists(D(p))) << p;
+  EXPECT_FALSE(finished()) << "watch ended: " << report_->fatal_message;
+  Report r = StopWatch();
+  EXPECT_FALSE(r.fatal) << Describe(r);
+  for (const Problem& p : r.problems) {
+    EXPECT_EQ(p.code, std::errc::too_many_symbolic_link_levels) << Describe(r);
+  }
+  EXPECT_EQ(t::FindTemps(dst_), std::vector<std::string>{});
+}
+
 INSTANTIATE_TEST_SUITE_P(Both, WatchFaultsTest, ::testing::Values(Where::kLocal, Where::kSftp),
                          WhereName);
 
 // --- 6. the `ferry watch` CLI killed or interrupted mid-burst --------------
 
-std::string FerryPath() {
-  if (t::Exists("cli/ferry")) return "cli/ferry";
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  if (srcdir != nullptr && ws != nullptr) return std::string(srcdir) + "/" + ws + "/cli/ferry";
-  return "cli/ferry";
-}
-
-// The ferry CLI as a child, stdout and stderr to files (a copy of
-// tests/faults/kill_test.cc's FerryProcess, trimmed).
-class FerryProcess {
- public:
-  explicit FerryProcess(std::vector<std::string> args) {
-    dir_ = t::MakeTempDir("run");
-    out_ = dir_ + "/stdout";
-    err_ = dir_ + "/stderr";
-    home_ = t::MakeTempDir("home");  // no ~/.ssh of the machine
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::string path = FerryPath();
-    args.insert(args.begin(), path);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_strings = {"HOME=" + home_, "PATH=/usr/bin:/bin"};
-    if (const char* tmp = std::getenv("TEST_TMPDIR")) {
-      env_strings.push_back(std::string("TEST_TMPDIR=") + tmp);
-    }
-    std::vector<char*> env;
-    for (std::string& e : env_strings) env.push_back(e.data());
-    env.push_back(nullptr);
-    int rc = ::posix_spawn(&pid_, path.c_str(), &actions, nullptr, argv.data(), env.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) pid_ = -1;
-  }
-  ~FerryProcess() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      Wait();
-    }
-  }
-  bool started() const { return pid_ > 0; }
-  size_t Count(const std::string& needle) const {
-    const std::string out = t::ReadFile(out_);
-    size_t n = 0;
-    for (size_t pos = 0; (pos = out.find(needle, pos)) != std::string::npos; ++pos) ++n;
-    return n;
-  }
-  bool Exited() {
-    if (exited_) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) Record(status);
-    return exited_;
-  }
-  void Signal(int sig) { ::kill(pid_, sig); }
-  // Exit code, or 128 + signal number.
-  int Wait() {
-    if (!exited_) {
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      Record(status);
-    }
-    return exit_code_;
-  }
-  std::string Stderr() const { return t::ReadFile(err_); }
-
- private:
-  void Record(int status) {
-    exited_ = true;
-    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int exit_code_ = -1;
-  std::string dir_, out_, err_, home_;
-};
+using t::FerryProcess;
 
 class WatchCliTest : public WatchFaultTest {
  protected:
-  std::vector<std::string> CliArgs(const std::string& command) const {
-    std::vector<std::string> args = {command, "--json", "--no-progress", src_, Destination()};
+  std::vector<std::string> CliArgs(const std::string& command, bool json = true) const {
+    std::vector<std::string> args = {command, "--no-progress", src_, Destination()};
+    if (json) args.insert(args.begin() + 1, "--json");
     if (sftp()) {
       args.insert(args.end(), {"--known-hosts", sshd_->known_hosts(), "-i", sshd_->user_key()});
     }
@@ -758,6 +1003,79 @@ TEST_P(WatchCliTest, WatchSigintMidUploadEndsItWithExit0LeavingNoTempAndNothingP
   ExpectPushConverges();
 }
 
+// `ferry watch` SIGKILLed again and again: once during its initial sync (at
+// its 20th file event), then twice while a burst (one 4 MiB file, then 50
+// small ones, each whole by rename) is still being written: after its first
+// file, and after 25. Each kill exits 137 and leaves nothing torn or foreign
+// under a final name (temps of the killed run may remain); each new watch
+// takes over what the last one left, and a `ferry push` at the end exits 0
+// with the tree identical and no temp.
+TEST_P(WatchCliTest, WatchSigkilledRepeatedlyAtDifferentPointsThenPushConverges) {
+  for (int f = 0; f < 120; ++f) {
+    t::WriteFile(S("d" + std::to_string(f % 10) + "/seed" + std::to_string(f)),
+                 t::RandomBytes(500 + f * 7, 700 + f));
+  }
+  t::WriteFile(S("big"), t::RandomBytes(2 << 20, 1));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ms = [&] {
+    return static_cast<long long>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
+  };
+  auto kill = [&](FerryProcess& run, const std::string& when) {
+    ASSERT_FALSE(run.Exited()) << "watch ended on its own: " << run.Stderr();
+    run.Signal(SIGKILL);
+    EXPECT_EQ(run.Wait(), 128 + SIGKILL);
+    std::printf("%s: killed %s, after %zu file events (at %lld ms)\n", sftp() ? "sftp" : "local",
+                when.c_str(), run.FileEvents(), ms());
+    CheckAfterSignal(/*temps_allowed=*/true);
+  };
+  {
+    FerryProcess run(CliArgs("watch"));
+    ASSERT_TRUE(run.started());
+    (void)WaitFor(
+        [&] {
+          return run.Exited() || run.FileEvents() >= 20 || run.Count("\"event\":\"batch\"") > 0;
+        },
+        std::chrono::seconds(60));
+    kill(run, "during the initial sync");
+    if (HasFatalFailure()) return;
+  }
+  for (const int after : {1, 25}) {
+    FerryProcess run(CliArgs("watch"));
+    ASSERT_TRUE(run.started());
+    ASSERT_TRUE(WaitFor([&] { return run.Exited() || run.Count("\"event\":\"batch\"") > 0; },
+                        std::chrono::seconds(60)));
+    const std::string r = "r" + std::to_string(after);
+    WriteWhole(r + "big", t::RandomBytes(4 << 20, 900 + after));
+    for (int f = 1; f <= 50; ++f) {
+      if (f == after) kill(run, "after " + std::to_string(f) + " of 51 burst files");
+      if (HasFatalFailure()) return;
+      WriteWhole("d" + std::to_string(f % 10) + "/" + r + "f" + std::to_string(f),
+                 t::RandomBytes(800 + f * 11, 1000 + after * 200 + f));
+    }
+  }
+  ExpectPushConverges();
+  std::printf("%s: converged at %lld ms\n", sftp() ? "sftp" : "local", ms());
+}
+
+// `ferry watch` into a destination root that is a file: exit 3 (fatal) at
+// start with a one-line reason naming the destination, and the file untouched.
+TEST_P(WatchCliTest, WatchIntoADestinationRootThatIsAFileExits3WithAClearMessage) {
+  t::WriteFile(S("seed"), "seed");
+  t::WriteFile(dst_, "not a directory");
+  FerryProcess run(CliArgs("watch", /*json=*/false));  // the human message, on stderr
+  ASSERT_TRUE(run.started());
+  EXPECT_TRUE(WaitFor([&] { return run.Exited(); }, std::chrono::seconds(60)))
+      << "the watch did not end by itself";
+  EXPECT_EQ(run.Wait(), 3) << run.Stderr();
+  const std::string err = run.Stderr();
+  EXPECT_NE(err.find("cannot open destination"), std::string::npos) << err;
+  EXPECT_NE(err.find(dst_), std::string::npos) << err;
+  EXPECT_EQ(run.Count("initial sync"), 0u);
+  EXPECT_EQ(t::ReadFile(dst_), "not a directory");
+}
+
 INSTANTIATE_TEST_SUITE_P(Both, WatchCliTest, ::testing::Values(Where::kLocal, Where::kSftp),
                          WhereName);
 
@@ -769,14 +1087,7 @@ int main(int argc, char** argv) {
   // Before any thread exists: a private mount namespace for the disk-full
   // cases (the tmpfs disappears with this process), then drop root's file
   // capabilities so that permission bits bind (see DropFileCapabilities).
-  using ferry::faults::g_no_mounts_reason;
-  if (::unshare(CLONE_NEWNS) != 0) {
-    g_no_mounts_reason = std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
-  } else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    g_no_mounts_reason = std::string("make / private: ") + std::strerror(errno);
-  } else {
-    ferry::faults::g_private_mounts = true;
-  }
+  ferry::faults::g_no_mounts_reason = ferry::testing::EnterPrivateMountNamespace();
   if (::geteuid() == 0) ferry::faults::DropFileCapabilities();
   ferry::faults::g_permissions_apply = ferry::faults::PermissionsApply();
   return RUN_ALL_TESTS();
