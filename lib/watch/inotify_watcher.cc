@@ -338,42 +338,46 @@ void InotifyWatcher::Process(const ::inotify_event& ev) {
   }
 }
 
-asio::awaitable<void> InotifyWatcher::Run(std::function<void()> on_event) {
-  on_event_ = on_event;
+bool InotifyWatcher::ReadQueued() {
   // Aligned for inotify_event; large enough for thousands of events per read.
   constexpr size_t kBufBytes = size_t{64} * 1024;
-  auto storage = std::make_unique<uint64_t[]>(kBufBytes / sizeof(uint64_t));
-  char* buf = reinterpret_cast<char*>(storage.get());
+  if (!read_buffer_) read_buffer_ = std::make_unique<uint64_t[]>(kBufBytes / sizeof(uint64_t));
+  char* buf = reinterpret_cast<char*>(read_buffer_.get());
+  bool recorded = false;
+  while (!stopped_) {
+    ssize_t n = ::read(fd_, buf, kBufBytes);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        warnings_.push_back(std::string("reading inotify events failed: ") + std::strerror(errno) +
+                            "; rescanning");
+        Overflow();
+        recorded = true;
+      }
+      break;
+    }
+    if (n == 0) break;
+    recorded = true;
+    if (config_.drop_read_as_overflow && config_.drop_read_as_overflow()) {
+      Overflow();
+      continue;
+    }
+    for (ssize_t off = 0; off < n;) {
+      const auto* ev = reinterpret_cast<const struct inotify_event*>(buf + off);
+      Process(*ev);
+      off += static_cast<ssize_t>(sizeof(struct inotify_event) + ev->len);
+    }
+  }
+  return recorded;
+}
+
+asio::awaitable<void> InotifyWatcher::Run(std::function<void()> on_event) {
+  on_event_ = on_event;
   while (!stopped_) {
     auto [ec] = co_await sd_->async_wait(asio::posix::stream_descriptor::wait_read,
                                          asio::experimental::as_tuple(asio::use_awaitable));
     if (ec || stopped_) break;
-    bool recorded = false;
-    while (!stopped_) {
-      ssize_t n = ::read(fd_, buf, kBufBytes);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-          warnings_.push_back(std::string("reading inotify events failed: ") +
-                              std::strerror(errno) + "; rescanning");
-          Overflow();
-          recorded = true;
-        }
-        break;
-      }
-      if (n == 0) break;
-      recorded = true;
-      if (config_.drop_read_as_overflow && config_.drop_read_as_overflow()) {
-        Overflow();
-        continue;
-      }
-      for (ssize_t off = 0; off < n;) {
-        const auto* ev = reinterpret_cast<const struct inotify_event*>(buf + off);
-        Process(*ev);
-        off += static_cast<ssize_t>(sizeof(struct inotify_event) + ev->len);
-      }
-    }
-    if (recorded && on_event) on_event();
+    if (ReadQueued() && on_event) on_event();
   }
   co_await walks_group_.Wait();
   on_event_ = nullptr;
@@ -388,6 +392,10 @@ void InotifyWatcher::Stop() {
 }
 
 Batch InotifyWatcher::Take() {
+  // An IN_MOVED_FROM still unpaired would be taken as a move out of the tree.
+  // Its IN_MOVED_TO is queued in the same rename(2); when this thread was late
+  // (a loaded machine), it may be in the kernel's queue but not read yet.
+  if (dirty_.has_pending_moves()) ReadQueued();
   std::vector<Deletion> moved_out;
   Batch batch = dirty_.Take(&moved_out);
   // Directories that left the tree: their watches would report stale paths.

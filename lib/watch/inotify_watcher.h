@@ -104,6 +104,9 @@ class InotifyWatcher {
   void StartWalk(std::string rel);
   asio::awaitable<void> Walk(std::string rel, size_t log_start, bool mark_dirty);
   void Merge(WalkResult result, size_t log_start, const std::string& root_rel, bool mark_dirty);
+  // Reads and processes every event queued now, without waiting; true when
+  // any was recorded.
+  bool ReadQueued();
   void Process(const ::inotify_event& ev);
   void Overflow();
   bool Excluded(std::string_view rel, bool is_dir) const;
@@ -139,6 +142,7 @@ class InotifyWatcher {
   Clock::time_point last_event_{};
   std::vector<std::string> warnings_;
   std::function<void()> on_event_;
+  std::unique_ptr<uint64_t[]> read_buffer_;  // ReadQueued's, aligned for inotify_event
 };
 
 }  // namespace ferry::watch
