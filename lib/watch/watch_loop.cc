@@ -273,6 +273,7 @@ class WatchLoop {
     w.filters = c.filters;
     w.max_dirty = c.max_dirty;
     w.drop_read_as_overflow = c.drop_read_as_overflow;
+    w.walk_listed = c.walk_listed;
     return w;
   }
 
