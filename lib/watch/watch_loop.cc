@@ -17,10 +17,11 @@
 // does not delete and says so.
 //
 // Errors. A transient destination error (kConnectionLost, kTimeout) puts the
-// unapplied rest of the batch back and retries after a backoff (100 ms doubling
-// to 10 s). Authentication and host key errors and the loss of the source end
-// the watch (report.fatal). Anything else is a problem in the report, and the
-// next change to that path tries again.
+// unapplied rest of the batch back (a full rescan: the whole rescan) and
+// retries after a backoff (100 ms doubling to 10 s). Authentication and host
+// key errors and the loss of the source end the watch (report.fatal). Anything
+// else is a problem in the report, and the next change to that path tries
+// again.
 #include "lib/watch/watch_loop.h"
 
 #include <sys/stat.h>
@@ -497,6 +498,13 @@ class WatchLoop {
     const bool full_rescan = batch.full_rescan;  // batch is moved from below
     if (full_rescan) {
       result = co_await FullRescan();
+      if (result == Outcome3::kTransient) {
+        // The events it stands for are lost: only another rescan can carry
+        // those changes over, so it goes back like any unapplied batch.
+        Batch again;
+        again.full_rescan = true;
+        watcher_.Requeue(std::move(again));
+      }
     } else {
       result = co_await ApplyChanges(std::move(batch), renamed);
     }

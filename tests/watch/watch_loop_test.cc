@@ -233,6 +233,34 @@ TEST_F(WatchLoopTest, TransientDestinationErrorsAreRetriedNotFatal) {
   EXPECT_TRUE(r.problems.empty()) << r.problems.front().message;
 }
 
+// A full rescan (events were lost) that meets a transient destination error
+// is retried like any other batch. Was a defect: the rescan was taken from the
+// dirty set and never put back, so the changes whose events were lost did not
+// sync until some later overflow.
+TEST_F(WatchLoopTest, FullRescanInterruptedByATransientErrorIsRetried) {
+  WriteFile(src_ / "a.txt", "a");
+  auto lose_events = std::make_shared<std::atomic<bool>>(false);
+  config_.drop_read_as_overflow = [lose_events] { return lose_events->load(); };
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return ReadTree(src_) == ReadTree(dest_); }));
+  dest_impl_->fail_creates = 1000;  // the connection is down
+  *lose_events = true;              // and b.txt's events are lost
+  WriteFile(src_ / "b.txt", "b");
+  auto rescans = [&] {
+    size_t n = 0;
+    for (const BatchSummary& b : observer_.batches()) n += b.full_rescan ? 1 : 0;
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return rescans() >= 1; }));  // failed: b.txt could not be sent
+  *lose_events = false;
+  dest_impl_->fail_creates = 0;  // the connection is back
+  EXPECT_TRUE(WaitFor([&] { return ReadTree(src_) == ReadTree(dest_); }));
+  EXPECT_GE(rescans(), 2u);
+  Report r = Stop();
+  EXPECT_FALSE(r.fatal) << r.fatal_message;
+  EXPECT_TRUE(r.problems.empty()) << r.problems.front().message;
+}
+
 TEST_F(WatchLoopTest, AuthFailureOnReconnectEndsTheWatch) {
   Start();
   // The connection drops; reconnecting is then refused.
