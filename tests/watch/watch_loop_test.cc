@@ -4,6 +4,7 @@
 #include "lib/watch/watch_loop.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
@@ -256,6 +257,44 @@ TEST_F(WatchLoopTest, FullRescanInterruptedByATransientErrorIsRetried) {
   dest_impl_->fail_creates = 0;  // the connection is back
   EXPECT_TRUE(WaitFor([&] { return ReadTree(src_) == ReadTree(dest_); }));
   EXPECT_GE(rescans(), 2u);
+  Report r = Stop();
+  EXPECT_FALSE(r.fatal) << r.fatal_message;
+  EXPECT_TRUE(r.problems.empty()) << r.problems.front().message;
+}
+
+// Exact mtime of `p`, ns since the epoch.
+int64_t MtimeNs(const fs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return -1;
+  return int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+// Over a destination that keeps whole seconds of mtime (SFTP v3; the plan's
+// granularity simulates it here), a file rewritten with the same size in the
+// second of the copy the watch just sent is sent again, also when its
+// directory is planned from listings (no inotify hint). Was a defect: size and
+// truncated mtime matched, the rewrite was skipped and DEST kept the old
+// content for good (seen in the forced-overflow test over SFTP).
+TEST_F(WatchLoopTest, SameSizeRewriteInTheSecondOfTheLastUploadIsSentOverCoarseMtimes) {
+  config_.engine.plan.mtime_granularity_ns = 1'000'000'000;
+  Start();
+  for (int attempt = 0;; ++attempt) {
+    ASSERT_LT(attempt, 10) << "never fitted an upload and a rewrite in one second";
+    const std::string name = "f" + std::to_string(attempt);
+    // Start early in a second: the upload and the rewrite must fit in it.
+    const auto into = std::chrono::system_clock::now().time_since_epoch() % std::chrono::seconds(1);
+    std::this_thread::sleep_for(std::chrono::seconds(1) - into);
+    WriteFile(src_ / name, "v1");
+    ASSERT_TRUE(WaitFor([&] { return ReadTree(dest_)[name] == "F:v1"; }));
+    // Moved in whole from outside: no hint, the directory is planned from listings.
+    WriteFile(outside_ / name, "v2");
+    const int64_t sent = MtimeNs(src_ / name);
+    const int64_t rewritten = MtimeNs(outside_ / name);
+    fs::rename(outside_ / name, src_ / name);
+    if (sent / 1'000'000'000 != rewritten / 1'000'000'000) continue;  // a second passed
+    EXPECT_TRUE(WaitFor([&] { return ReadTree(dest_)[name] == "F:v2"; }));
+    break;
+  }
   Report r = Stop();
   EXPECT_FALSE(r.fatal) << r.fatal_message;
   EXPECT_TRUE(r.problems.empty()) << r.problems.front().message;
