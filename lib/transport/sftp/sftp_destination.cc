@@ -170,6 +170,10 @@ asio::awaitable<void> SftpDestination::RemoveOrphans(Client& client) {
 // ---- open ---------------------------------------------------------------------
 
 asio::awaitable<Status> SftpDestination::Open(bool dry_run) {
+  // Opened again: a watch retrying after a lost connection, past its own
+  // backoff. Connect now; the pool's backoff would make this attempt fail
+  // unseen and the watch wait a whole backoff more (10 s after sshd was back).
+  if (opened_) pool_.RetryNow();
   Status started = co_await pool_.Start();
   if (!started.ok()) co_return started;
   for (int attempt = 1;; ++attempt) {
