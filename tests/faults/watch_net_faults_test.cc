@@ -20,11 +20,9 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -35,6 +33,7 @@
 #include "ferry/watch.h"
 #include "tests/bench/proxy/fault_proxy.h"
 #include "tests/faults/fault_util.h"
+#include "tests/watch/watch_test_util.h"
 
 namespace ferry::faults {
 namespace {
@@ -43,79 +42,11 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// Polls `pred` until it holds or `limit` passes (a hang guard, not a timed assertion).
-bool Eventually(const std::function<bool()>& pred, Clock::duration limit) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return pred();
-}
-
-// Writes `content` with one open/write/close and nothing after it (no chmod),
-// as an editor or a compiler does: the close is what the watch reacts to.
-void WriteText(const std::string& path, const std::string& content) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
-}
-
-// What the tests read from a running watch. Callbacks come from the watch's
-// thread, the reads from the test's.
-class Tally final : public Observer {
- public:
-  void OnFile(const FileEvent& event) override {
-    if (event.action == FileAction::kUpload && event.outcome == Outcome::kDone) ++uploads_;
-    std::lock_guard lock(mu_);
-    events_.push_back(event);
-  }
-  void OnBatch(const BatchSummary& batch) override {
-    if (batch.initial) initial_done_ = true;
-    ++batches_;
-    std::lock_guard lock(mu_);
-    batch_log_ += std::string(batch.initial       ? " initial:"
-                              : batch.full_rescan ? " rescan:"
-                                                  : " ") +
-                  std::to_string(batch.files);
-  }
-
-  uint64_t uploads() const { return uploads_.load(); }
-  uint64_t batches() const { return batches_.load(); }
-  bool initial_done() const { return initial_done_.load(); }
-  std::vector<FileEvent> failures() const {
-    std::lock_guard lock(mu_);
-    std::vector<FileEvent> out;
-    for (const FileEvent& e : events_) {
-      if (e.outcome == Outcome::kFailed) out.push_back(e);
-    }
-    return out;
-  }
-  // For failure messages: every event for `path`, one line each; the batches
-  // so far, as the files each changed ("rescan:" a full rescan).
-  std::string History(const std::string& path) const {
-    std::lock_guard lock(mu_);
-    std::string out;
-    for (const FileEvent& e : events_) {
-      if (e.path != path) continue;
-      out += std::string("\n    ") + FileActionName(e.action) + " " + OutcomeName(e.outcome) + " " +
-             e.reason + " " + e.message;
-    }
-    return out;
-  }
-  std::string BatchLog() const {
-    std::lock_guard lock(mu_);
-    return batch_log_;
-  }
-
- private:
-  std::atomic<uint64_t> uploads_{0};
-  std::atomic<uint64_t> batches_{0};
-  std::atomic<bool> initial_done_{false};
-  mutable std::mutex mu_;
-  std::vector<FileEvent> events_;
-  std::string batch_log_;
-};
+using watch_test::RecordingObserver;
+using watch_test::WaitFor;
+// One open/write/close and nothing after it (no chmod), as an editor or a
+// compiler writes: the close is what the watch reacts to.
+using watch_test::WriteFile;
 
 class WatchNetFaultsTest : public ::testing::Test {
  protected:
@@ -166,7 +97,7 @@ class WatchNetFaultsTest : public ::testing::Test {
     o.push.ssh.config_file = "none";
     o.push.ssh.use_agent = false;
     o.push.ssh.connect_timeout = seconds(10);
-    o.push.observer = &tally_;
+    o.push.observer = &observer_;
     o.push.stop = stop_.get_token();
     return o;
   }
@@ -177,11 +108,49 @@ class WatchNetFaultsTest : public ::testing::Test {
       report_ = WatchBlocking(std::move(options));
       done_ = true;
     });
-    ASSERT_TRUE(Eventually([this] { return tally_.initial_done() || finished(); }, seconds(60)));
+    ASSERT_TRUE(WaitFor([this] { return observer_.initial_done() || finished(); }, seconds(60)));
     ASSERT_FALSE(finished()) << "watch ended early: " << Describe(*report_);
   }
 
   bool finished() const { return done_.load(); }
+
+  // What the observer saw so far.
+  uint64_t Uploads() const {
+    uint64_t n = 0;
+    for (const FileEvent& e : observer_.files()) {
+      n += e.action == FileAction::kUpload && e.outcome == Outcome::kDone;
+    }
+    return n;
+  }
+  uint64_t Batches() const { return observer_.batches().size(); }
+  std::vector<FileEvent> Failures() const {
+    std::vector<FileEvent> out;
+    for (const FileEvent& e : observer_.files()) {
+      if (e.outcome == Outcome::kFailed) out.push_back(e);
+    }
+    return out;
+  }
+  // For failure messages: every event for `path`, one line each; the batches,
+  // as the files each changed ("rescan:" a full rescan).
+  std::string History(const std::string& path) const {
+    std::string out;
+    for (const FileEvent& e : observer_.files()) {
+      if (e.path != path) continue;
+      out += std::string("\n    ") + FileActionName(e.action) + " " + OutcomeName(e.outcome) + " " +
+             e.reason + " " + e.message;
+    }
+    return out;
+  }
+  std::string BatchLog() const {
+    std::string out;
+    for (const BatchSummary& b : observer_.batches()) {
+      out += std::string(b.initial       ? " initial:"
+                         : b.full_rescan ? " rescan:"
+                                         : " ") +
+             std::to_string(b.files);
+    }
+    return out;
+  }
 
   Report StopWatch() {
     if (thread_.joinable()) {
@@ -197,10 +166,10 @@ class WatchNetFaultsTest : public ::testing::Test {
     const std::string pkg = staging_ + "/" + tag;
     for (int i = 0; i < kMoved; ++i) {
       const size_t size = i % 50 == 0 ? (1 << 20) : 1000 + (i * 37) % 3000;
-      WriteText(pkg + "/m" + std::to_string(i), t::RandomBytes(size, 1000 + i));
+      WriteFile(pkg + "/m" + std::to_string(i), t::RandomBytes(size, 1000 + i));
     }
     for (int i = 0; i < kDirs * kPerDir; ++i) {
-      WriteText(src_ + "/" + tag + "/d" + std::to_string(i % kDirs) + "/f" + std::to_string(i),
+      WriteFile(src_ + "/" + tag + "/d" + std::to_string(i % kDirs) + "/f" + std::to_string(i),
                 t::RandomBytes(1000 + (i * 53) % 3000, i));
       if (i == kDirs * kPerDir / 2) std::filesystem::rename(pkg, src_ + "/" + tag + "-pkg");
     }
@@ -209,12 +178,12 @@ class WatchNetFaultsTest : public ::testing::Test {
   // Writes a burst and, once kFaultAfter of its files were uploaded, calls
   // `fault`. Expects the fault to have landed mid-batch.
   void FaultMidBurst(const std::function<void()>& fault) {
-    const uint64_t before = tally_.uploads();
+    const uint64_t before = Uploads();
     WriteBurst("burst");
-    ASSERT_TRUE(Eventually([&] { return tally_.uploads() >= before + kFaultAfter; }, seconds(60)))
+    ASSERT_TRUE(WaitFor([&] { return Uploads() >= before + kFaultAfter; }, seconds(60)))
         << "the burst never started uploading";
     fault();
-    const uint64_t sent = tally_.uploads() - before;
+    const uint64_t sent = Uploads() - before;
     std::printf("fault injected after %llu of %d uploads\n", static_cast<unsigned long long>(sent),
                 kBurstFiles);
     EXPECT_LT(sent, static_cast<uint64_t>(kBurstFiles)) << "the fault came after the batch";
@@ -222,7 +191,7 @@ class WatchNetFaultsTest : public ::testing::Test {
 
   // No file under a final name in DEST holds anything but its source's
   // content, or nothing at all: a recursive run may send a file the burst has
-  // just created and not yet written (WriteText's one write comes at close);
+  // just created and not yet written (its one write comes at close);
   // its close then sends it again. Temps may be there while the server is away.
   void ExpectNothingTorn() {
     std::map<std::string, t::NodeInfo> dst;
@@ -238,7 +207,7 @@ class WatchNetFaultsTest : public ::testing::Test {
       EXPECT_TRUE(want == info.content || info.content.empty())
           << "torn: " << path << ": " << info.size << " bytes, the source has " << want.size()
           << (want.compare(0, info.content.size(), info.content) == 0 ? " (a prefix)" : "")
-          << tally_.History(path);
+          << History(path);
     }
   }
 
@@ -256,8 +225,8 @@ class WatchNetFaultsTest : public ::testing::Test {
     return diff;
   }
 
-  ::testing::AssertionResult Converges(Clock::duration limit = seconds(60)) {
-    if (Eventually([this] { return Differences().empty(); }, limit)) {
+  ::testing::AssertionResult Converges(milliseconds limit = seconds(60)) {
+    if (WaitFor([this] { return Differences().empty(); }, limit)) {
       return ::testing::AssertionSuccess();
     }
     std::string out;
@@ -272,11 +241,11 @@ class WatchNetFaultsTest : public ::testing::Test {
       if (kinds[kind] <= 2 && colon != std::string::npos) {
         std::string path = d.substr(colon + 2);
         path = path.substr(0, path.find(" ("));
-        out += tally_.History(path);
+        out += History(path);
       }
     }
     for (const auto& [kind, n] : kinds) out += "\n  " + std::to_string(n) + " x " + kind;
-    out += "\n  " + std::to_string(diff.size()) + " differences; batches:" + tally_.BatchLog() +
+    out += "\n  " + std::to_string(diff.size()) + " differences; batches:" + BatchLog() +
            "; the watch " + (finished() ? "ended" : "was running") +
            "; report: " + Describe(StopWatch());
     return ::testing::AssertionFailure() << "DEST never matched SRC:" << out;
@@ -299,7 +268,7 @@ class WatchNetFaultsTest : public ::testing::Test {
   // The failed file events (the watch retries them): a test failure for any
   // that is not kConnectionLost.
   size_t ConnectionLostFailures() const {
-    const std::vector<FileEvent> failures = tally_.failures();
+    const std::vector<FileEvent> failures = Failures();
     for (const FileEvent& e : failures) {
       if (e.error != errc::kConnectionLost) {
         ADD_FAILURE() << "unexpected failure " << e.path << ": " << e.message;
@@ -313,7 +282,7 @@ class WatchNetFaultsTest : public ::testing::Test {
   t::TestSshd sshd_;
   std::unique_ptr<t::FaultProxy> proxy_;
   std::string src_, staging_, dst_, known_hosts_;
-  Tally tally_;
+  RecordingObserver observer_;
   std::stop_source stop_;
   std::thread thread_;
   std::optional<Report> report_;
@@ -329,27 +298,26 @@ TEST_F(WatchNetFaultsTest, SshdKilledMidBatchAndDownForSeveralBackoffsThenEveryt
   uint64_t batches_at_kill = 0;
   FaultMidBurst([&] {
     sshd_.Kill();
-    batches_at_kill = tally_.batches();
+    batches_at_kill = Batches();
   });
   ExpectNothingTorn();
   // Changes while the server is away: new files, a rewrite, a deletion, a rename.
   for (int i = 0; i < 50; ++i) {
-    WriteText(src_ + "/while-down/f" + std::to_string(i),
+    WriteFile(src_ + "/while-down/f" + std::to_string(i),
               "written while sshd was down " + std::to_string(i));
   }
   t::WriteFile(src_ + "/initial.txt", "rewritten while sshd was down");
   std::filesystem::remove(src_ + "/burst/d0/f0");
   std::filesystem::rename(src_ + "/burst/d1/f1", src_ + "/burst/d1/renamed");
   constexpr uint64_t kFailedAttempts = 5;
-  ASSERT_TRUE(Eventually(
-      [&] { return tally_.batches() >= batches_at_kill + kFailedAttempts || finished(); },
-      seconds(120)));
+  ASSERT_TRUE(WaitFor([&] { return Batches() >= batches_at_kill + kFailedAttempts || finished(); },
+                      seconds(120)));
   ASSERT_FALSE(finished()) << "the watch ended while sshd was down: " << Describe(*report_);
   // Files in flight at the kill fail with kConnectionLost (none may be, when
   // the kill came between two): nothing else fails.
   ConnectionLostFailures();
 
-  const uint64_t failed_batches = tally_.batches() - batches_at_kill;
+  const uint64_t failed_batches = Batches() - batches_at_kill;
   const auto back = Clock::now();
   Status restarted = sshd_.Start();
   ASSERT_TRUE(restarted.ok()) << restarted.error().Message();
@@ -358,7 +326,7 @@ TEST_F(WatchNetFaultsTest, SshdKilledMidBatchAndDownForSeveralBackoffsThenEveryt
       "sshd back after %llu failed batches; DEST converged %lld ms later (batches:%s)\n",
       static_cast<unsigned long long>(failed_batches),
       static_cast<long long>(std::chrono::duration_cast<milliseconds>(Clock::now() - back).count()),
-      tally_.BatchLog().c_str());
+      BatchLog().c_str());
   ExpectTheWatchGoesOn();
 }
 
@@ -405,8 +373,7 @@ TEST_F(WatchNetFaultsTest, StalledServerMidBatchIsDeclaredDeadAndEverythingArriv
   });
   // Stalled until the watch itself was told: a file failed (after the engine's
   // own retries, each through a reconnection that ran into the stall).
-  const bool failed =
-      Eventually([&] { return !tally_.failures().empty() || finished(); }, seconds(120));
+  const bool failed = WaitFor([&] { return !Failures().empty() || finished(); }, seconds(120));
   EXPECT_FALSE(finished()) << "the watch ended on a stalled server: " << Describe(*report_);
   proxy_->Resume();
   ASSERT_TRUE(failed) << "no file ever failed while the server was stalled";
