@@ -466,6 +466,19 @@ class PushRun {
     }
     std::vector<plan::Action> actions =
         plan::PlanDirectory(std::move(kept), std::move(remote->entries), options, dest_excluded);
+    if (config_.sent_mtimes != nullptr) {
+      // Sizes and (coarse) times agree, but the version sent had another mtime.
+      for (plan::Action& a : actions) {
+        const bool by_times = a.kind == plan::ActionKind::kSkip ||
+                              (a.kind == plan::ActionKind::kVerify && !config_.plan.checksum);
+        if (!by_times || a.local.type != EntryType::kFile) continue;
+        auto sent = config_.sent_mtimes->Find(JoinRel(task.rel, a.name));
+        if (sent && *sent != a.local.mtime_ns) {
+          a.kind = plan::ActionKind::kUpload;
+          a.reason = "mtime";
+        }
+      }
+    }
 
     // Leftover temps are removed, except the part files of files about to be
     // uploaded again with the same source identity: those are resumed.
@@ -902,6 +915,7 @@ class PushRun {
       ev.bytes_read = source.first.bytes;
       ev.bytes_written = data.size();
       bytes_sent_ += source.first.bytes;
+      if (config_.sent_mtimes != nullptr) config_.sent_mtimes->Sent(ev.path, attrs.mtime_ns);
       co_return Status();
     }
 
@@ -1016,7 +1030,11 @@ class PushRun {
       co_return failure;
     }
     stage = "commit";
-    co_return co_await sink->Commit(attrs);
+    Status committed = co_await sink->Commit(attrs);
+    if (committed.ok() && config_.sent_mtimes != nullptr) {
+      config_.sent_mtimes->Sent(ev.path, attrs.mtime_ns);
+    }
+    co_return committed;
   }
 
   // One zstd frame of a file that is entirely in `data`, into `packed`.

@@ -38,6 +38,21 @@ namespace ferry::engine {
 // rel_path relative to the source root; true = leave it out.
 using ExcludeFn = std::function<bool(std::string_view rel_path, bool is_dir)>;
 
+// For a destination that keeps coarser mtimes than the source (SFTP v3: whole
+// seconds): a file rewritten with the same size within the second of the copy
+// that was sent looks unchanged to size + mtime there. Watch mode, which sends
+// files within milliseconds of their writes, remembers the exact source mtime
+// of what it sent: a file the plan would skip (or verify by size) is sent when
+// its mtime differs from that. Paths are relative to the run's source root.
+class SentMtimes {
+ public:
+  virtual ~SentMtimes() = default;
+  // The exact source mtime of the version last sent to `rel`, if known.
+  virtual std::optional<int64_t> Find(const std::string& rel) const = 0;
+  // `rel` was just sent with this exact source mtime.
+  virtual void Sent(const std::string& rel, int64_t mtime_ns) = 0;
+};
+
 struct EngineConfig {
   std::string source_root;                 // a directory
   std::optional<std::string> single_file;  // SRC was this file inside source_root
@@ -66,6 +81,7 @@ struct EngineConfig {
   uint64_t resume_threshold_bytes = uint64_t{64} << 20;
   std::optional<uint64_t> max_delete;
   hash::HashCache* hash_cache = nullptr;  // --checksum's cache; may be null
+  SentMtimes* sent_mtimes = nullptr;      // see SentMtimes; may be null
   Observer* observer = nullptr;
   std::chrono::milliseconds progress_interval{200};
   std::stop_token stop;

@@ -25,6 +25,8 @@ constexpr uint32_t kMask = IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FRO
                            IN_DONT_FOLLOW | IN_EXCL_UNLINK;
 // Beyond this many unwatched directories, rescan the whole tree instead.
 constexpr size_t kMaxUnwatched = 1000;
+// Directories reported by watches whose walk has not landed, kept at most.
+constexpr size_t kMaxUnlandedDirs = 10000;
 
 std::string ReadSysctl(const char* path) {
   std::ifstream in(path);
@@ -105,7 +107,8 @@ asio::awaitable<void> InotifyWatcher::Walk(std::string rel, size_t log_start, bo
   const std::string root = config_.root;
   const bool recurse = !config_.single_file.has_value();
   std::shared_ptr<const filter::FilterSet> filters = config_.filters;
-  auto job = [fd, root, rel, recurse, filters]() -> WalkResult {
+  std::function<void(const std::string&)> listed = config_.walk_listed;
+  auto job = [fd, root, rel, recurse, filters, listed]() -> WalkResult {
     WalkResult out;
     std::vector<std::string> stack{rel};
     while (!stack.empty()) {
@@ -149,6 +152,7 @@ asio::awaitable<void> InotifyWatcher::Walk(std::string rel, size_t log_start, bo
       }
       ::closedir(d);
     }
+    if (listed) listed(rel);
     return out;
   };
   WalkResult result = co_await Offload(pool_, std::move(job));
@@ -164,6 +168,7 @@ asio::awaitable<void> InotifyWatcher::Walk(std::string rel, size_t log_start, bo
   if (walks_ == 0) {
     move_log_.clear();
     ignored_during_walks_.clear();
+    unlanded_dirs_.clear();
   }
   last_event_ = Clock::now();
   if (on_event_) on_event_();
@@ -222,6 +227,25 @@ void InotifyWatcher::Merge(WalkResult result, size_t log_start, const std::strin
   if (mark_dirty) {
     if (auto root = rebase(root_rel)) dirty_.SubtreeChanged(*root);
   }
+  // Directories that appeared in walked directories after the walk listed
+  // them (see Process): watch them now, and push them whole.
+  std::vector<UnlandedDir> later;
+  for (UnlandedDir& u : unlanded_dirs_) {
+    auto parent = wd_path_.find(u.wd);
+    if (parent == wd_path_.end()) {
+      later.push_back(std::move(u));  // another walk's directory
+      continue;
+    }
+    std::string rel = JoinRel(parent->second, u.name);
+    if (Excluded(rel, true)) continue;
+    if (u.moved_in && limbo_.count(u.cookie) > 0) {
+      Reattach(u.cookie, rel);  // moved here from inside the tree: keeps its watches
+    } else {
+      StartWalk(rel);
+    }
+    dirty_.SubtreeChanged(rel);
+  }
+  unlanded_dirs_ = std::move(later);
 }
 
 void InotifyWatcher::Log(std::string from, std::string to) {
@@ -287,7 +311,21 @@ void InotifyWatcher::Process(const ::inotify_event& ev) {
   }
   // Unknown: a watch whose walk has not landed (that walk's subtree is pushed
   // whole when it does) or a directory in limbo between its two move events.
-  if (it == wd_path_.end()) return;
+  if (it == wd_path_.end()) {
+    // The walk pushes whole what it listed, but a directory that appeared
+    // after its listing is known from this event alone: keep it for Merge to
+    // watch, or it would never be watched (nothing in it would sync again).
+    const bool new_dir = (ev.mask & IN_ISDIR) && (ev.mask & (IN_CREATE | IN_MOVED_TO)) &&
+                         ev.len > 0 && ev.name[0] != '\0';
+    if (new_dir && walks_ > 0) {
+      if (unlanded_dirs_.size() >= kMaxUnlandedDirs) {
+        Overflow();  // too many to keep: watch and rescan everything
+      } else {
+        unlanded_dirs_.push_back({ev.wd, ev.name, ev.cookie, (ev.mask & IN_MOVED_TO) != 0});
+      }
+    }
+    return;
+  }
   const std::string dir = it->second;
   const uint32_t mask = ev.mask;
   if (ev.len == 0 || ev.name[0] == '\0') {

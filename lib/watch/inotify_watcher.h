@@ -52,6 +52,10 @@ struct WatcherConfig {
   // Test hook, called once per read(): returning true drops what was read and
   // reports IN_Q_OVERFLOW instead, as the kernel does when its queue is full.
   std::function<bool()> drop_read_as_overflow;
+  // Test hook, called on the pool once a walk has watched and listed the
+  // subtree at `rel`, before its result reaches the watcher: a change made
+  // here lands in the window between the two.
+  std::function<void(const std::string& rel)> walk_listed;
 };
 
 class InotifyWatcher {
@@ -100,6 +104,14 @@ class InotifyWatcher {
     std::string from;
     std::string to;  // empty: left the tree
   };
+  // A directory created in (or moved into) a directory whose watch's walk had
+  // not landed when the event came.
+  struct UnlandedDir {
+    int wd = -1;  // the parent's watch
+    std::string name;
+    uint32_t cookie = 0;
+    bool moved_in = false;
+  };
 
   void StartWalk(std::string rel);
   asio::awaitable<void> Walk(std::string rel, size_t log_start, bool mark_dirty);
@@ -135,6 +147,7 @@ class InotifyWatcher {
   // accordingly when they land.
   std::vector<LoggedMove> move_log_;
   std::set<int> ignored_during_walks_;
+  std::vector<UnlandedDir> unlanded_dirs_;
   std::set<std::string> unwatched_;
   bool limit_reported_ = false;
   bool source_gone_ = false;

@@ -16,11 +16,18 @@
 // list could not be made (errors, more than kMaxPreserved entries), a rescan
 // does not delete and says so.
 //
+// Coarse destination mtimes (SFTP v3: whole seconds). A file sent within the
+// second of its mtime and then rewritten with the same size in that second
+// looks unchanged to size + mtime; the loop keeps the exact mtime of each such
+// upload until that second is over and the file still has it (RecentlySent),
+// and the engine sends a file whose mtime differs from it (engine::SentMtimes).
+//
 // Errors. A transient destination error (kConnectionLost, kTimeout) puts the
-// unapplied rest of the batch back and retries after a backoff (100 ms doubling
-// to 10 s). Authentication and host key errors and the loss of the source end
-// the watch (report.fatal). Anything else is a problem in the report, and the
-// next change to that path tries again.
+// unapplied rest of the batch back (a full rescan: the whole rescan) and
+// retries after a backoff (100 ms doubling to 10 s). Authentication and host
+// key errors and the loss of the source end the watch (report.fatal). Anything
+// else is a problem in the report, and the next change to that path tries
+// again.
 #include "lib/watch/watch_loop.h"
 
 #include <sys/stat.h>
@@ -32,9 +39,11 @@
 #include <asio/this_coro.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
+#include <chrono>
 #include <optional>
 #include <set>
 #include <stop_token>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "ferry/error.h"
@@ -229,6 +238,84 @@ bool NeedsListings(const Report& r) {
   });
 }
 
+int64_t WallNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The exact source mtimes of files sent while their mtime's granule (of the
+// destination's mtime resolution) might not be over: the only ones a
+// same-size rewrite can change unseen by size + mtime. Paths relative to the
+// source root.
+class RecentlySent {
+ public:
+  explicit RecentlySent(int64_t granularity_ns) : granularity_ns_(granularity_ns) {}
+
+  std::optional<int64_t> Find(const std::string& rel) const {
+    auto it = mtimes_.find(rel);
+    if (it == mtimes_.end()) return std::nullopt;
+    return it->second;
+  }
+  void Sent(const std::string& rel, int64_t mtime_ns) {
+    // Two granules of margin: file times come from a coarse kernel clock.
+    if (WallNs() - mtime_ns < 2 * granularity_ns_) {
+      mtimes_[rel] = mtime_ns;
+    } else {
+      mtimes_.erase(rel);  // a later write will land in a later granule
+    }
+  }
+  // The destination renamed `from` (a file or a directory) to `to`.
+  void Moved(const std::string& from, const std::string& to) {
+    std::vector<std::pair<std::string, int64_t>> moved;
+    for (auto it = mtimes_.begin(); it != mtimes_.end();) {
+      if (!IsWithin(it->first, from)) {
+        ++it;
+        continue;
+      }
+      moved.emplace_back(to + it->first.substr(from.size()), it->second);
+      it = mtimes_.erase(it);
+    }
+    for (auto& [rel, mtime] : moved) mtimes_[rel] = mtime;
+  }
+  // Entries whose granule is over, to check against the source (Settled).
+  std::vector<std::pair<std::string, int64_t>> Due() const {
+    std::vector<std::pair<std::string, int64_t>> due;
+    const int64_t now = WallNs();
+    for (const auto& [rel, mtime] : mtimes_) {
+      if (now - mtime >= 2 * granularity_ns_) due.emplace_back(rel, mtime);
+    }
+    return due;
+  }
+  // The source file no longer has a racy mtime, or is gone: a later write
+  // lands in a later granule.
+  void Settled(const std::string& rel, int64_t mtime_ns) {
+    auto it = mtimes_.find(rel);
+    if (it != mtimes_.end() && it->second == mtime_ns) mtimes_.erase(it);
+  }
+  bool empty() const { return mtimes_.empty(); }
+
+ private:
+  int64_t granularity_ns_;
+  std::unordered_map<std::string, int64_t> mtimes_;
+};
+
+// One engine run's view of RecentlySent: the run's paths are below `prefix`.
+class PrefixedSent final : public engine::SentMtimes {
+ public:
+  PrefixedSent(RecentlySent& all, std::string prefix) : all_(all), prefix_(std::move(prefix)) {}
+  std::optional<int64_t> Find(const std::string& rel) const override {
+    return all_.Find(JoinRel(prefix_, rel));
+  }
+  void Sent(const std::string& rel, int64_t mtime_ns) override {
+    all_.Sent(JoinRel(prefix_, rel), mtime_ns);
+  }
+
+ private:
+  RecentlySent& all_;
+  std::string prefix_;
+};
+
 enum class Outcome3 { kOk, kTransient, kFatal };
 
 class WatchLoop {
@@ -242,7 +329,8 @@ class WatchLoop {
         watcher_(ex, pool, MakeWatcherConfig(config_)),
         wake_(ex),
         backoff_timer_(ex),
-        backoff_(config_.backoff_min) {}
+        backoff_(config_.backoff_min),
+        sent_(config_.engine.plan.mtime_granularity_ns) {}
 
   awaitable<Report> Run() {
     const auto started = Clock::now();
@@ -273,6 +361,7 @@ class WatchLoop {
     w.filters = c.filters;
     w.max_dirty = c.max_dirty;
     w.drop_read_as_overflow = c.drop_read_as_overflow;
+    w.walk_listed = c.walk_listed;
     return w;
   }
 
@@ -465,6 +554,7 @@ class WatchLoop {
       if (batch.empty()) continue;
       Outcome3 result = co_await Apply(std::move(batch));
       if (result == Outcome3::kFatal) co_return;
+      co_await ForgetSettledUploads();
       if (result == Outcome3::kTransient) {
         need_open_ = true;
         backoff_timer_.expires_after(backoff_);
@@ -474,6 +564,31 @@ class WatchLoop {
         backoff_ = config_.backoff_min;
       }
     }
+  }
+
+  bool coarse_mtimes() const { return config_.engine.plan.mtime_granularity_ns > 1; }
+
+  // Drops the RecentlySent entries whose granule is over and whose source
+  // still has that mtime (or is gone): one lstat each, on the pool.
+  awaitable<void> ForgetSettledUploads() {
+    if (sent_.empty()) co_return;
+    std::vector<std::pair<std::string, int64_t>> due = sent_.Due();
+    if (due.empty()) co_return;
+    std::string root = config_.engine.source_root;
+    auto job = [root, due = std::move(due)] {
+      std::vector<std::pair<std::string, int64_t>> settled;
+      for (const auto& [rel, mtime] : due) {
+        struct stat st;
+        const std::string full = JoinRel(root, rel);
+        if (::lstat(full.c_str(), &st) != 0 ||
+            int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec == mtime) {
+          settled.emplace_back(rel, mtime);
+        }
+      }
+      return settled;
+    };
+    auto settled = co_await Offload(pool_, std::move(job));
+    for (const auto& [rel, mtime] : settled) sent_.Settled(rel, mtime);
   }
 
   BatchSummary Summarize(const Totals& before, Clock::time_point t0) const {
@@ -496,6 +611,13 @@ class WatchLoop {
     const bool full_rescan = batch.full_rescan;  // batch is moved from below
     if (full_rescan) {
       result = co_await FullRescan();
+      if (result == Outcome3::kTransient) {
+        // The events it stands for are lost: only another rescan can carry
+        // those changes over, so it goes back like any unapplied batch.
+        Batch again;
+        again.full_rescan = true;
+        watcher_.Requeue(std::move(again));
+      }
     } else {
       result = co_await ApplyChanges(std::move(batch), renamed);
     }
@@ -657,6 +779,7 @@ class WatchLoop {
         continue;
       }
       ++renamed;
+      if (!dry) sent_.Moved(r.from, r.to);
       FileEvent ev;
       ev.path = r.to;
       ev.action = FileAction::kRename;
@@ -879,6 +1002,8 @@ class WatchLoop {
     PrefixObserver obs(observer(), rel, /*progress=*/whole_tree,
                        preserved_known_ ? &preserved_ : nullptr);
     c.observer = &obs;
+    PrefixedSent sent(sent_, rel);
+    if (coarse_mtimes()) c.sent_mtimes = &sent;
     // The destination was opened by the initial sync; it is opened again only
     // after a transient error (need_open_), so a batch costs no reconnect.
     const bool open_inner = need_open_ || !opened_once_;
@@ -905,6 +1030,8 @@ class WatchLoop {
     HoldingObserver held(observer());
     PrefixObserver obs(&held, rel, /*progress=*/false, preserved_known_ ? &preserved_ : nullptr);
     c.observer = &obs;
+    PrefixedSent sent(sent_, rel);
+    if (coarse_mtimes()) c.sent_mtimes = &sent;
     const bool open_inner = need_open_ || !opened_once_;
     UnlistedDestination unlisted(dest_);
     transport::PrefixedDestination dest(unlisted, rel, mode, open_inner);
@@ -932,6 +1059,8 @@ class WatchLoop {
   bool preserved_known_ = false;
   std::unordered_set<std::string> preserved_;
   std::string return_note_;
+  // Only for destinations with coarse mtimes (granularity > 1 ns).
+  RecentlySent sent_;
   Report report_;
 };
 

@@ -46,8 +46,9 @@ struct LoopConfig {
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{10000};
   size_t max_dirty = DirtySet::kDefaultMaxEntries;
-  // Test hook: see WatcherConfig::drop_read_as_overflow.
+  // Test hooks: see WatcherConfig::drop_read_as_overflow and walk_listed.
   std::function<bool()> drop_read_as_overflow;
+  std::function<void(const std::string& rel)> walk_listed;
 };
 
 // Runs until config.engine.stop is requested (the report is then not

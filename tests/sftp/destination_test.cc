@@ -8,7 +8,11 @@
 #include <unistd.h>
 
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/thread_pool.hpp>
+#include <asio/use_awaitable.hpp>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 
@@ -482,6 +486,38 @@ TEST_F(SftpDestinationTest, DroppedConnectionFailsInFlightWorkThenReconnects) {
   });
   EXPECT_TRUE(ReadLocalFile(remote_ + "/f") == TestBytes(2 << 20, 4));
   EXPECT_TRUE(TempsUnder(remote_).empty());
+}
+
+// A temp that could not be removed because the server was down is removed as
+// soon as the server answers again (before the next file is created), not left
+// to a later run that lists its directory: a watch may never list it again.
+TEST_F(SftpDestinationTest, TempLeftWhileTheServerWasDownIsRemovedOnceItIsBack) {
+  SftpConfig config = Config();
+  config.connections = 1;
+  WithDestination(config, [&](Destination& dest) -> asio::awaitable<void> {
+    auto sink = co_await dest.CreateFile("f");
+    CO_ASSERT_OK(sink);
+    CO_ASSERT_OK(co_await (*sink)->Write(Bytes(TestBytes(100'000, 5))));
+    sshd_.Kill();
+    co_await (*sink)->Abort();  // the server is not there to remove it
+    EXPECT_EQ(TempsUnder(remote_).size(), 1u);
+    Status started = sshd_.Start();
+    CO_ASSERT_TRUE(started.ok());
+    // The pool backs off after failed connection attempts: try until it is back.
+    auto again = co_await dest.CreateFile("g");
+    auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer pause(ex);
+    for (int attempt = 0; attempt < 100 && !again.ok(); ++attempt) {
+      pause.expires_after(std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::use_awaitable);
+      again = co_await dest.CreateFile("g");
+    }
+    CO_ASSERT_OK(again);
+    EXPECT_EQ(TempsUnder(remote_).size(), 1u);  // g's own
+    CO_ASSERT_OK(co_await (*again)->Commit(kDefaultAttrs));
+  });
+  EXPECT_TRUE(TempsUnder(remote_).empty());
+  EXPECT_TRUE(fs::exists(remote_ + "/g"));
 }
 
 TEST_F(SftpDestinationTest, OpenReportsAnUnknownHostKey) {

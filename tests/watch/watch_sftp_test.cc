@@ -1,22 +1,33 @@
 // ferry::WatchBlocking to sftp:// against a real sshd: the core watch
 // scenarios with DEST (the sshd's data directory, read directly) compared byte
-// for byte after each step, a burst of a few thousand files, sshd killed with
+// for byte after each step, bursts of 3,000 and 10,000 files, sshd killed with
 // SIGKILL and restarted in the middle of a burst (everything arrives, the watch
-// goes on, nothing partial is left), and the fatal ends of a reconnection:
-// a changed host key, an authentication refused.
+// goes on, nothing partial is left), the fatal ends of a reconnection (a
+// changed host key, an authentication refused), a stop requested mid-upload,
+// and the watch loop itself (watch::RunWatch) with forced inotify overflows.
+// More network faults: tests/faults/watch_net_faults_test.cc.
 //
 // Never asserts on timing: every wait polls with a generous deadline.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/thread_pool.hpp>
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <thread>
 
 #include "ferry/error.h"
 #include "ferry/watch.h"
+#include "lib/transport/sftp/sftp_destination.h"
+#include "lib/watch/watch_loop.h"
 #include "tests/sshd/sshd_fixture.h"
 #include "tests/watch/watch_test_util.h"
 
@@ -48,7 +59,7 @@ class WatchSftpTest : public ::testing::Test {
     fs::remove_all(base_);
   }
 
-  void Start() {
+  void Start(const std::function<void(WatchOptions&)>& configure = {}) {
     WatchOptions options;
     options.push.source = src_.string();
     options.push.destination =
@@ -60,13 +71,62 @@ class WatchSftpTest : public ::testing::Test {
     options.push.ssh.connect_timeout = std::chrono::seconds(10);
     options.push.observer = &observer_;
     options.push.stop = stop_.get_token();
+    if (configure) configure(options);
     thread_ = std::thread([this, options = std::move(options)]() mutable {
       report_ = WatchBlocking(std::move(options));
       done_ = true;
     });
+    WaitForInitialSync();
+  }
+
+  void WaitForInitialSync() {
     ASSERT_TRUE(WaitFor([this] { return observer_.initial_done() || finished(); },
                         std::chrono::seconds(60)));
     ASSERT_FALSE(finished()) << "watch ended early: " << report_->fatal_message;
+  }
+
+  // The watch loop alone (watch::RunWatch, as tests/watch/watch_loop_test.cc
+  // drives it, for its test hooks) to an SFTP destination on sshd_.
+  void StartLoop(watch::LoopConfig config) {
+    config.engine.source_root = fs::canonical(src_).string();
+    config.engine.observer = &observer_;
+    config.engine.stop = stop_.get_token();
+    config.engine.plan.mtime_granularity_ns = 1'000'000'000;  // SFTP v3: whole seconds
+    transport::SftpConfig sftp;
+    sftp.connect = sshd_.ConnectOptions();
+    sftp.root = dest_.string();
+    thread_ = std::thread([this, config = std::move(config), sftp = std::move(sftp)]() mutable {
+      asio::io_context io(1);
+      asio::thread_pool pool(4);
+      auto run = RunLoop(std::move(config), std::move(sftp), pool);
+      asio::co_spawn(io, std::move(run), [this](std::exception_ptr e, Report r) {
+        if (e) {
+          r.fatal = errc::kProtocol;
+          r.fatal_message = "RunWatch threw";
+        }
+        report_ = std::move(r);
+      });
+      io.run();
+      pool.join();
+      done_ = true;
+    });
+    WaitForInitialSync();
+  }
+
+  static asio::awaitable<Report> RunLoop(watch::LoopConfig config, transport::SftpConfig sftp,
+                                         asio::thread_pool& pool) {
+    auto ex = co_await asio::this_coro::executor;
+    auto made = transport::MakeSftpDestination(std::move(sftp), ex, pool);
+    if (!made.ok()) {
+      Report failed;
+      failed.fatal = made.code();
+      failed.fatal_message = made.error().Message();
+      co_return failed;
+    }
+    std::unique_ptr<transport::Destination> dest = std::move(*made);
+    Report r = co_await watch::RunWatch(std::move(config), *dest, pool);
+    (void)co_await dest->Close();
+    co_return r;
   }
 
   bool finished() const { return done_.load(); }
@@ -199,6 +259,21 @@ TEST_F(WatchSftpTest, BurstOfThreeThousandFilesAllArrive) {
   EXPECT_TRUE(r.problems.empty()) << r.problems.front().message;
 }
 
+// The size issue #8 asks for (the local one: watch_test's
+// BurstOfTenThousandSmallFilesAllArrive).
+TEST_F(WatchSftpTest, BurstOfTenThousandSmallFilesAllArrive) {
+  Start();
+  for (int d = 0; d < 10; ++d) fs::create_directories(src_ / ("d" + std::to_string(d)));
+  for (int i = 0; i < 10000; ++i) {
+    std::ofstream out(src_ / ("d" + std::to_string(i % 10)) / ("f" + std::to_string(i)));
+    out << i;
+  }
+  EXPECT_TRUE(InSync(std::chrono::seconds(300)));
+  Report r = Stop();
+  EXPECT_FALSE(r.fatal) << r.fatal_message;
+  EXPECT_TRUE(r.problems.empty()) << r.problems.front().message;
+}
+
 TEST_F(WatchSftpTest, SshdKilledAndRestartedDuringABurstEverythingArrives) {
   Start();
   WriteBurst(0, 1000);
@@ -253,6 +328,74 @@ TEST_F(WatchSftpTest, AuthRefusedAfterRestartEndsTheWatchWithAClearError) {
   EXPECT_EQ(r.fatal, errc::kAuthFailed) << r.fatal_message;
   EXPECT_NE(r.fatal_message.find("auth"), std::string::npos) << r.fatal_message;
   EXPECT_FALSE(fs::exists(dest_ / "two.txt"));
+}
+
+// The embedder's stop_token while a file is being uploaded: the upload is
+// abandoned and its temp removed on the server before WatchBlocking returns;
+// nothing partial under the final name (the local one: watch_test's
+// StopDuringALargeUploadLeavesNoTempAndNoPartialFile).
+TEST_F(WatchSftpTest, StopDuringALargeUploadLeavesNoTempAndNoPartialFile) {
+  // 16 MiB at 4 MiB/s: the upload lasts about 4 s, so the stop lands mid-upload.
+  Start([](WatchOptions& o) { o.push.bwlimit_bytes_per_s = 4 << 20; });
+  std::string big(16 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 13);
+  // Written outside, then renamed in: the file appears complete at once.
+  WriteFile(outside_ / "big.bin", big);
+  fs::rename(outside_ / "big.bin", src_ / "big.bin");
+  auto has_temp = [this] {
+    std::error_code ec;
+    for (auto& e : fs::directory_iterator(dest_, ec)) {
+      if (e.path().filename().string().starts_with(".ferry-tmp-")) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(WaitFor(has_temp, std::chrono::seconds(60))) << "the upload never started";
+  Report r = Stop();
+  EXPECT_FALSE(r.fatal) << r.fatal_message;
+  EXPECT_FALSE(r.cancelled);  // a stop after the initial sync is a watch's normal end
+  EXPECT_FALSE(has_temp()) << "the abandoned upload's temp is still on the server";
+  EXPECT_FALSE(fs::exists(dest_ / "big.bin")) << "the stop came mid-upload: nothing to land";
+  EXPECT_EQ(ReadTree(dest_), Tree{});
+}
+
+// Every other inotify read dropped and reported as an overflow: the full
+// rescans over SFTP end consistent (deletions and renames carried over,
+// nothing partial) and keep what was only on DEST (no --delete). The local
+// one: watch_loop_test's ForcedOverflowStillEndsConsistentAndKeepsDestOnlyEntries.
+TEST_F(WatchSftpTest, ForcedOverflowStillEndsConsistentAndKeepsDestOnlyEntries) {
+  WriteFile(src_ / "keep" / "a.txt", "a");
+  WriteFile(src_ / "doomed.txt", "d");
+  WriteFile(src_ / "old" / "x.txt", "x");
+  WriteFile(dest_ / "dest-only.txt", "mine");
+  watch::LoopConfig config;
+  auto reads = std::make_shared<std::atomic<int>>(0);
+  config.drop_read_as_overflow = [reads] { return (++*reads % 2) == 1; };
+  StartLoop(std::move(config));
+  for (int round = 0; round < 5; ++round) {
+    std::string r = std::to_string(round);
+    fs::create_directories(src_ / ("new" + r) / "deep");
+    WriteFile(src_ / ("new" + r) / "deep" / "f.txt", "round " + r);
+    WriteFile(src_ / "keep" / "a.txt", "a" + r);
+  }
+  fs::remove(src_ / "doomed.txt");
+  fs::rename(src_ / "old", src_ / "renamed");
+  auto same_but_dest_only = [this] {
+    Tree d = ReadTree(dest_);
+    d.erase("dest-only.txt");
+    return ReadTree(src_) == d;
+  };
+  EXPECT_TRUE(WaitFor(same_but_dest_only, std::chrono::seconds(60))) << [this] {
+    std::string out = "DEST never matched SRC; DEST holds:";
+    for (const auto& [k, v] : ReadTree(dest_)) out += "\n  " + k + " = " + v.substr(0, 40);
+    return out;
+  }();
+  EXPECT_EQ(ReadTree(dest_)["dest-only.txt"], "F:mine");  // no --delete: stays
+  bool rescanned = false;
+  for (const BatchSummary& b : observer_.batches()) rescanned = rescanned || b.full_rescan;
+  EXPECT_TRUE(rescanned);
+  Report r = Stop();
+  EXPECT_FALSE(r.fatal) << r.fatal_message;
+  EXPECT_TRUE(r.problems.empty()) << r.problems.front().message;
 }
 
 }  // namespace

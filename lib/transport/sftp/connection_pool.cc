@@ -119,6 +119,17 @@ asio::awaitable<Status> ConnectionPool::Start() {
   co_return Status{};
 }
 
+void ConnectionPool::RetryNow() {
+  for (auto& conn : connections_) {
+    if (conn->state != Connection::State::kDown && conn->state != Connection::State::kBroken) {
+      continue;
+    }
+    conn->failures = 0;
+    conn->retry_at = Clock::now();
+  }
+  consecutive_failures_ = 0;
+}
+
 void ConnectionPool::NoticeBroken() {
   for (auto& conn : connections_) {
     if (conn->state != Connection::State::kUp) continue;

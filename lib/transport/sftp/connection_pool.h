@@ -93,6 +93,10 @@ class ConnectionPool {
 
   // Connects the first session and opens its first channel.
   asio::awaitable<Status> Start();
+  // The caller waited out a backoff of its own (a watch retrying a batch after
+  // a lost connection): the next Acquire() connects at once, with the backoff
+  // starting over, rather than failing while the pool's own backoff runs.
+  void RetryNow();
   // The least loaded live channel, growing or reconnecting as needed.
   asio::awaitable<Result<Lease>> Acquire();
   // A channel with no lease on it, on the same connection as used[0] and not

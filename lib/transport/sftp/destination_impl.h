@@ -82,8 +82,14 @@ class SftpDestination final : public Destination {
   void AddNoteOnce(const std::string& note);
   // Best effort: removes an absolute path (a temp file or symlink of ours),
   // preferring `client` and moving to another channel (reconnecting if need
-  // be) when the connection is lost. Errors are ignored.
+  // be) when the connection is lost. Errors are ignored; when the server
+  // cannot be reached the path is kept for RemoveOrphans.
   asio::awaitable<void> RemoveQuietly(std::string abs, sftp::Client* client);
+  // Removes what RemoveQuietly could not reach (pipelined, on `client`); what
+  // the connection loses again stays for the next call. Called before each new
+  // file and at Close(): a watch may never list those directories again, so
+  // the next run's clean-up of leftover temps would not happen.
+  asio::awaitable<void> RemoveOrphans(sftp::Client& client);
 
  private:
   asio::awaitable<Status> OpenOnce(bool dry_run);
@@ -112,6 +118,7 @@ class SftpDestination final : public Destination {
   bool root_exists_ = false;  // false only in a dry run whose root is missing
   bool opened_ = false;
   std::vector<std::string> notes_;
+  std::vector<std::string> orphans_;  // absolute paths, see RemoveOrphans
 };
 
 }  // namespace ferry::transport::sftp_internal

@@ -359,6 +359,7 @@ asio::awaitable<Result<std::unique_ptr<FileSink>>> SftpDestination::CreateFile(s
   auto lease = co_await pool_.Acquire();
   if (!lease.ok()) co_return WithPath(lease.error(), Display(path));
   Client& c = **lease;
+  if (!orphans_.empty()) co_await RemoveOrphans(c);
   const std::string parent = Abs(ParentOf(path));
   sftp::Attrs create;
   create.flags = sftp::kAttrPermissions;

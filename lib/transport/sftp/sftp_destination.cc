@@ -5,6 +5,7 @@
 #include <asio/thread_pool.hpp>
 #include <deque>
 #include <random>
+#include <utility>
 
 #include "ferry/error.h"
 #include "lib/base/path.h"
@@ -26,6 +27,9 @@ constexpr size_t kReaddirWindowLarge = 4;
 constexpr size_t kLargeBatch = 50;
 // Deeper than this, Remove() gives up (a loop of bind mounts, or a hostile server).
 constexpr int kMaxRemoveDepth = 256;
+// Temps kept for removal once an unreachable server is back; beyond these, the
+// next run that lists their directory removes them.
+constexpr size_t kMaxOrphans = 4096;
 
 constexpr char kNoPosixRenameNote[] =
     "server lacks posix-rename@openssh.com: replaced files were briefly absent";
@@ -131,7 +135,7 @@ asio::awaitable<void> SftpDestination::RemoveQuietly(std::string abs, Client* cl
     Client* c = client;
     if (c == nullptr || c->failed()) {
       auto acquired = co_await pool_.Acquire();
-      if (!acquired.ok()) co_return;
+      if (!acquired.ok()) break;
       lease = std::move(*acquired);
       c = lease.get();
     }
@@ -140,11 +144,36 @@ asio::awaitable<void> SftpDestination::RemoveQuietly(std::string abs, Client* cl
     Status st = co_await c->Remove(std::move(path));
     if (st.code() != errc::kConnectionLost) co_return;
   }
+  // The server is out of reach: remove it once it answers again.
+  if (orphans_.size() < kMaxOrphans) orphans_.push_back(std::move(abs));
+}
+
+asio::awaitable<void> SftpDestination::RemoveOrphans(Client& client) {
+  std::vector<std::string> orphans = std::exchange(orphans_, {});
+  std::vector<std::pair<std::string, Ticket>> sent;
+  for (std::string& abs : orphans) {
+    const uint32_t id = client.NextId();
+    std::string packet = sftp::EncodeRemove(id, abs);
+    auto ticket = co_await client.Submit(id, std::move(packet));
+    if (!ticket.ok()) {
+      orphans_.push_back(std::move(abs));  // lost again: next time
+      continue;
+    }
+    sent.emplace_back(std::move(abs), std::move(*ticket));
+  }
+  for (auto& [abs, ticket] : sent) {
+    auto reply = co_await client.Await(ticket);
+    if (!reply.ok() && reply.code() == errc::kConnectionLost) orphans_.push_back(std::move(abs));
+  }
 }
 
 // ---- open ---------------------------------------------------------------------
 
 asio::awaitable<Status> SftpDestination::Open(bool dry_run) {
+  // Opened again: a watch retrying after a lost connection, past its own
+  // backoff. Connect now; the pool's backoff would make this attempt fail
+  // unseen and the watch wait a whole backoff more (10 s after sshd was back).
+  if (opened_) pool_.RetryNow();
   Status started = co_await pool_.Start();
   if (!started.ok()) co_return started;
   for (int attempt = 1;; ++attempt) {
@@ -232,6 +261,10 @@ asio::awaitable<Status> SftpDestination::OpenOnce(bool dry_run) {
 }
 
 asio::awaitable<Status> SftpDestination::Close() {
+  if (!orphans_.empty()) {
+    auto lease = co_await pool_.Acquire();
+    if (lease.ok()) co_await RemoveOrphans(**lease);
+  }
   co_await pool_.Close();
   co_return Status{};
 }
