@@ -47,23 +47,10 @@ class KillTest : public FaultTest {
   }
 
   // After a signal: every file under a final name is whole.
-  // The destination right after a kill. Over SFTP the server may still carry
-  // out requests ferry sent before it died (a rename, a temp's removal), so a
-  // walk can meet a file that vanishes under it: walk again until one is clean.
-  static auto SettledSnapshot(const std::string& dir) {
-    for (int attempt = 1;; ++attempt) {
-      try {
-        return t::Snapshot(dir);
-      } catch (const std::exception&) {  // tree.cc throws on a failed lstat
-        if (attempt == 50) throw;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-    }
-  }
 
   void CheckAfterKill(bool temps_allowed) {
     if (!t::Exists(dst_)) return;
-    for (const auto& [path, info] : SettledSnapshot(dst_)) {
+    for (const auto& [path, info] : t::SettledSnapshot(dst_)) {
       if (info.type != 'f') continue;
       if (temps_allowed && path.find(".ferry-tmp-") != std::string::npos) continue;
       ASSERT_TRUE(t::Exists(S(path))) << "foreign file in destination: " << path;

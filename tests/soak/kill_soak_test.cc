@@ -127,25 +127,11 @@ class SourceTree {
   int added_ = 0;
 };
 
-// DEST right after a kill. Over SFTP, sshd may still carry out requests the
-// killed client sent (a rename, a temp's removal), so a walk can meet an entry
-// that vanishes under it: walk again until one is clean.
-std::map<std::string, t::NodeInfo> SettledSnapshot(const std::string& dir) {
-  for (int attempt = 1;; ++attempt) {
-    try {
-      return t::Snapshot(dir);
-    } catch (const std::exception&) {  // tree.cc throws on a failed lstat
-      if (attempt == 50) throw;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-}
-
 // Files under a final name on `dst` whose content SRC never had.
 std::vector<std::string> ForeignFiles(const std::string& dst, const Versions& versions) {
   std::vector<std::string> bad;
   if (!t::Exists(dst)) return bad;  // killed before it made DEST
-  for (const auto& [rel, node] : SettledSnapshot(dst)) {
+  for (const auto& [rel, node] : t::SettledSnapshot(dst)) {
     if (node.type != 'f' || fs::path(rel).filename().string().starts_with(".ferry-tmp-")) {
       continue;
     }

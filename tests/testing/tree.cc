@@ -7,11 +7,13 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 namespace ferry::testing {
 namespace {
@@ -191,6 +193,17 @@ std::map<std::string, NodeInfo> Snapshot(const std::string& root) {
   std::map<std::string, NodeInfo> out;
   Walk(root, "", out);
   return out;
+}
+
+std::map<std::string, NodeInfo> SettledSnapshot(const std::string& root) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return Snapshot(root);
+    } catch (const std::exception&) {  // Snapshot throws on a failed lstat
+      if (attempt == 50) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
 }
 
 std::vector<std::string> CompareTrees(const std::string& src, const std::string& dst,

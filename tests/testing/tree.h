@@ -48,6 +48,10 @@ struct NodeInfo {
 
 // Everything below `root` (not `root` itself), keyed by '/'-separated relative path.
 std::map<std::string, NodeInfo> Snapshot(const std::string& root);
+// Snapshot of a destination right after a kill: over SFTP the server may still
+// carry out requests the killed client sent (a rename, a temp's removal), so a
+// walk can meet an entry that vanishes under it: walk again until one is clean.
+std::map<std::string, NodeInfo> SettledSnapshot(const std::string& root);
 
 struct CompareOptions {
   // Directory mtimes change whenever an entry is added, so a copy that creates
