@@ -15,6 +15,8 @@
 #include <asio/use_awaitable.hpp>
 #include <deque>
 #include <exception>
+#include <memory>
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -620,8 +622,12 @@ class PushRun {
   }
 
   awaitable<void> Worker() {
-    // Buffers live as long as the worker: memory is jobs x chunk, whatever the tree.
-    std::vector<std::byte> buffer(config_.chunk_bytes);
+    // Buffers live as long as the worker: memory is jobs x chunk, whatever the
+    // tree. Left uninitialized: only the pages a read fills count, so many
+    // workers on small files cost a few KiB each, not a chunk.
+    const size_t chunk = std::max<size_t>(1, config_.chunk_bytes);
+    auto storage = std::make_unique_for_overwrite<std::byte[]>(chunk);
+    std::span<std::byte> buffer(storage.get(), chunk);
     std::vector<std::byte> packed;
     std::optional<compress::FrameCompressor> compressor;
     while (true) {
@@ -717,7 +723,7 @@ class PushRun {
     co_return hasher->Final() == *local;
   }
 
-  awaitable<void> DoFile(WorkItem& item, std::vector<std::byte>& buffer,
+  awaitable<void> DoFile(WorkItem& item, std::span<std::byte> buffer,
                          std::vector<std::byte>& packed,
                          std::optional<compress::FrameCompressor>& compressor) {
     plan::Action& a = item.action;
@@ -863,13 +869,13 @@ class PushRun {
   // `planned_part`: the part file the plan kept for it (updated when the
   // source's identity moved since).
   awaitable<Status> UploadOnce(std::string src, const std::string& dest_rel,
-                               std::string& planned_part, std::vector<std::byte>& buffer,
+                               std::string& planned_part, std::span<std::byte> buffer,
                                std::vector<std::byte>& packed,
                                std::optional<compress::FrameCompressor>& compressor, FileEvent& ev,
                                const char*& stage) {
     stage = "read";
     const bool follow = config_.copy_links;
-    std::span<std::byte> buf(buffer);
+    std::span<std::byte> buf = buffer;
     auto job = [src, follow, buf]() -> Result<OpenedSource> {
       int flags = O_RDONLY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
       int fd = ::open(src.c_str(), flags);

@@ -94,7 +94,7 @@ def _tar_ssh(ctx, profile, src, dest, _):
     return ["bash", "-o", "pipefail", "-c", pipeline]
 
 
-FERRY_SFTP = Tool("ferry sftp", _ferry_sftp([]), incremental=True, note="defaults: -j 16, 2 connections, listing cache on")
+FERRY_SFTP = Tool("ferry sftp", _ferry_sftp([]), incremental=True, note="defaults: -j 64, 2 connections, listing cache on")
 FERRY_SFTP_Z = Tool("ferry sftp -z", _ferry_sftp(["-z"]), incremental=False, compressed_dest=True,
                     note="stores NAME.zst (zstd 3)")
 FERRY_LOCAL = Tool("ferry (local dir)", _ferry_local, incremental=True, remote=False,
