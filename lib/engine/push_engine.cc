@@ -166,10 +166,13 @@ class PushRun {
         pool_(pool),
         ex_(ex),
         items_(ex, static_cast<size_t>(std::max(1, config_.jobs)) * 2),
+        large_slots_(ex, LargeJobs()),
         dir_signal_(ex, Clock::time_point::max()),
         ticker_timer_(ex),
         start_(Clock::now()) {
     report_.dry_run = config_.dry_run;
+    // Buffers are allocated on first use: a run of small files never makes one.
+    for (size_t i = 0; i < LargeJobs(); ++i) large_slots_.try_send(std::error_code(), LargeSlot{});
   }
 
   awaitable<Report> Run() {
@@ -622,12 +625,12 @@ class PushRun {
   }
 
   awaitable<void> Worker() {
-    // Buffers live as long as the worker: memory is jobs x chunk, whatever the
-    // tree. Left uninitialized: only the pages a read fills count, so many
-    // workers on small files cost a few KiB each, not a chunk.
-    const size_t chunk = std::max<size_t>(1, config_.chunk_bytes);
-    auto storage = std::make_unique_for_overwrite<std::byte[]>(chunk);
-    std::span<std::byte> buffer(storage.get(), chunk);
+    // The worker's small buffer lives as long as it does. Left uninitialized:
+    // only the pages a read fills count, so a worker on tiny files costs a few
+    // KiB.
+    const size_t small = SmallBufferBytes();
+    auto storage = std::make_unique_for_overwrite<std::byte[]>(small);
+    std::span<std::byte> buffer(storage.get(), small);
     std::vector<std::byte> packed;
     std::optional<compress::FrameCompressor> compressor;
     while (true) {
@@ -636,10 +639,23 @@ class PushRun {
       if (Stopping()) continue;
       if (item.action.kind == plan::ActionKind::kSymlink) {
         co_await DoSymlink(item);
-      } else {
+      } else if (item.action.local.size < small) {
         co_await DoFile(item, buffer, packed, compressor);
+      } else {
+        auto [ec2, slot] = co_await large_slots_.async_receive(kTuple);
+        if (ec2) co_return;
+        if (!slot.data) slot.data = std::make_unique_for_overwrite<std::byte[]>(ChunkBytes());
+        co_await DoFile(item, std::span<std::byte>(slot.data.get(), ChunkBytes()), slot.packed,
+                        compressor);
+        large_slots_.try_send(std::error_code(), std::move(slot));  // never full
       }
     }
+  }
+
+  size_t ChunkBytes() const { return std::max<size_t>(1, config_.chunk_bytes); }
+  size_t SmallBufferBytes() const { return std::min(ChunkBytes(), kSmallFileBuffer); }
+  size_t LargeJobs() const {
+    return static_cast<size_t>(std::clamp(config_.large_jobs, 1, std::max(1, config_.jobs)));
   }
 
   awaitable<void> DoSymlink(const WorkItem& item) {
@@ -1107,6 +1123,12 @@ class PushRun {
   asio::any_io_executor ex_;
   // Bounded: listers wait here when the workers fall behind.
   asio::experimental::channel<void(std::error_code, WorkItem)> items_;
+  // The chunk buffers of large files in flight: taken and given back by workers.
+  struct LargeSlot {
+    std::unique_ptr<std::byte[]> data;
+    std::vector<std::byte> packed;  // compressed output
+  };
+  asio::experimental::channel<void(std::error_code, LargeSlot)> large_slots_;
   // Cancelled to wake listers waiting for directories (a broadcast signal).
   asio::steady_timer dir_signal_;
   asio::steady_timer ticker_timer_;

@@ -7,8 +7,9 @@
 // bounded channel. `jobs` worker coroutines take actions from it, read the
 // source in chunks on the pool, compress if asked, and write through a
 // FileSink (temp + rename). Deletions wait until everything else is done.
-// Memory: jobs x chunk buffers + the channel's capacity + one directory
-// listing per lister + the stack of directories not yet visited.
+// Memory: jobs x kSmallFileBuffer + min(jobs, large_jobs) x chunk buffers +
+// the channel's capacity + one directory listing per lister + the stack of
+// directories not yet visited.
 #ifndef FERRY_ENGINE_PUSH_ENGINE_H_
 #define FERRY_ENGINE_PUSH_ENGINE_H_
 
@@ -53,6 +54,10 @@ class SentMtimes {
   virtual void Sent(const std::string& rel, int64_t mtime_ns) = 0;
 };
 
+// Each worker's own read buffer: files smaller than this are read whole into
+// it; larger ones wait for one of EngineConfig::large_jobs chunk buffers.
+inline constexpr size_t kSmallFileBuffer = size_t{128} << 10;
+
 struct EngineConfig {
   std::string source_root;                 // a directory
   std::optional<std::string> single_file;  // SRC was this file inside source_root
@@ -62,6 +67,11 @@ struct EngineConfig {
   // when they are new on the destination (watch mode syncs dirty directories).
   bool recursive = true;
   int jobs = 8;
+  // Of the `jobs` files in flight, how many may be large (at least
+  // kSmallFileBuffer bytes) at once. A large file is read through one of these
+  // slots' chunk buffers; small files use their worker's small buffer. Many
+  // small files in flight hide round trips; memory is set by the large ones.
+  int large_jobs = 16;
   int list_concurrency = 4;
   size_t chunk_bytes = 1 << 20;
   bool dry_run = false;

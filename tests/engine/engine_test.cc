@@ -349,6 +349,37 @@ TEST_F(EngineTest, OneJobAndSixtyFourJobsGiveTheSameResult) {
   EXPECT_GT(many.max_open_sinks(), 1);
 }
 
+// Many files in flight hide round trips; memory is set by the large ones:
+// only `large_jobs` files of at least a small buffer's size are read at once.
+TEST_F(EngineTest, LargeFilesInFlightAreBoundedByLargeJobsSmallOnesByJobs) {
+  for (int i = 0; i < 40; ++i) {
+    testing::WriteFile(Src("big/f" + std::to_string(i)),
+                       testing::RandomBytes(20000, static_cast<uint32_t>(i)), 0644, kOld);
+  }
+  FakeDestination large_only;
+  EngineConfig config = Config();
+  config.jobs = 16;
+  config.large_jobs = 2;
+  config.chunk_bytes = 4096;  // the small buffer is 4 KiB too: every file here is large
+  Report r = Run(config, large_only);
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.totals.files_sent, 40u);
+  EXPECT_EQ(large_only.max_open_sinks(), 2);
+  EXPECT_EQ(large_only.Find("big/f7")->content, testing::RandomBytes(20000, 7));
+
+  for (int i = 0; i < 400; ++i) {
+    testing::WriteFile(Src("small/f" + std::to_string(i)), std::to_string(i), 0644, kOld);
+  }
+  FakeDestination mixed;
+  Report r2 = Run(config, mixed);
+  EXPECT_TRUE(r2.ok());
+  EXPECT_EQ(r2.totals.files_sent, 440u);
+  EXPECT_GT(mixed.max_open_sinks(), 2);  // small files are not held back
+  EXPECT_LE(mixed.max_open_sinks(), 16);
+  EXPECT_EQ(mixed.open_sinks(), 0);
+  EXPECT_TRUE(large_only.Find("big/f39")->content == mixed.Find("big/f39")->content);
+}
+
 TEST_F(EngineTest, FiveThousandFilesNeverHaveMoreSinksOpenThanJobs) {
   for (int i = 0; i < 5000; ++i) {
     std::string rel = "dir" + std::to_string(i % 10) + "/f" + std::to_string(i);

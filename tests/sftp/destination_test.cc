@@ -462,6 +462,46 @@ TEST_F(SftpDestinationTest, TwoHundredFilesInFlightAtOnce) {
   EXPECT_TRUE(TempsUnder(remote_).empty());
 }
 
+// Over a slow link a channel leased to 8 files is crowded: new files wait for
+// the channels and the connection the pool is opening instead of piling on
+// the first one. Here loopback counts as slow; 64 sinks are held open at once
+// (more than the pool can spread at 8 each until it has grown), and every file
+// must still land: the waits end when growth ends, whatever the limits.
+TEST_F(SftpDestinationTest, CrowdedChannelsWaitForNewOnesAndEveryFileLands) {
+  constexpr int kFiles = 64;
+  SftpConfig config = Config();
+  config.connections = 2;
+  config.channels_per_connection = 2;
+  config.split_min_rtt = std::chrono::milliseconds(0);
+  WithDestination(config, [&](Destination& dest) -> asio::awaitable<void> {
+    std::vector<std::unique_ptr<FileSink>> sinks(kFiles);
+    int failures = 0;
+    auto open = [&](int i) -> asio::awaitable<void> {
+      auto sink = co_await dest.CreateFile("f" + std::to_string(i));
+      if (sink.ok()) {
+        sinks[i] = std::move(*sink);
+      } else {
+        ++failures;
+      }
+    };
+    TaskGroup opening(io_.get_executor());
+    for (int i = 0; i < kFiles; ++i) opening.Spawn(open(i));
+    co_await opening.Wait();  // all 64 leases held at once
+    CO_ASSERT_TRUE(failures == 0);
+    for (int i = 0; i < kFiles; ++i) {
+      const std::string data = TestBytes(1000 + i, i);
+      CO_ASSERT_OK(co_await sinks[i]->Write(Bytes(data)));
+      CommitAttrs attrs;
+      attrs.mtime_ns = 1'000'000'000;
+      CO_ASSERT_OK(co_await sinks[i]->Commit(attrs));
+    }
+  });
+  for (int i = 0; i < kFiles; ++i) {
+    EXPECT_TRUE(ReadLocalFile(remote_ + "/f" + std::to_string(i)) == TestBytes(1000 + i, i)) << i;
+  }
+  EXPECT_TRUE(TempsUnder(remote_).empty());
+}
+
 TEST_F(SftpDestinationTest, DroppedConnectionFailsInFlightWorkThenReconnects) {
   SftpConfig config = Config();
   config.connections = 1;

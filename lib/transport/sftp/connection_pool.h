@@ -50,6 +50,10 @@ struct PoolOptions {
   int connections = 2;
   int channels_per_connection = 4;
   sftp::ClientOptions client;
+  // New leases wait for a channel on its way rather than crowd one (see
+  // kCrowdedLeases) only over links this slow: on loopback a channel is not
+  // window-bound, and fewer channels cost less CPU.
+  std::chrono::milliseconds spread_min_rtt{10};
 };
 
 // Shared use of one channel; counts toward its load while alive. Move-only.

@@ -73,13 +73,14 @@ SftpDestination::SftpDestination(SftpConfig config, asio::any_io_executor ex,
     : config_(std::move(config)),
       ex_(ex),
       thread_pool_(pool),
-      pool_(ex, PoolOptions{
-                    config_.connect, config_.connections, config_.channels_per_connection,
-                    sftp::ClientOptions{
-                        config_.outstanding_bytes_per_channel, true, config_.subsystem,
-                        config_.bwlimit_bytes_per_s == 0
-                            ? nullptr
-                            : std::make_shared<sftp::RateLimiter>(config_.bwlimit_bytes_per_s)}}) {
+      pool_(ex,
+            PoolOptions{config_.connect, config_.connections, config_.channels_per_connection,
+                        sftp::ClientOptions{
+                            config_.outstanding_bytes_per_channel, true, config_.subsystem,
+                            config_.bwlimit_bytes_per_s == 0
+                                ? nullptr
+                                : std::make_shared<sftp::RateLimiter>(config_.bwlimit_bytes_per_s)},
+                        config_.split_min_rtt}) {
   display_ = config_.display;
   if (display_.empty()) {
     display_ = "sftp://";
