@@ -270,6 +270,7 @@ TEST_P(SshdKillTest, RefusedReconnectMidPushIsFatalAndStopsTheRun) {
   MakeSmallFiles();
   KillSshdAndRevokeKey observer(*sshd_, 20 << 20);
   PushOptions o = Options();
+  o.jobs = 16;  // fewer than the files, so that "stopped" differs from "all failed"
   o.observer = &observer;
   o.progress_interval = std::chrono::milliseconds(10);
   Report r = PushBlocking(o);
