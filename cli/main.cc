@@ -123,7 +123,10 @@ void AddPushFlags(CLI::App* cmd, PushFlags& f, CLI::Option** exclude_opt,
       ->default_str("3")
       ->type_name("[LEVEL]")
       ->check(CLI::Range(1, 19));
-  cmd->add_option("-j,--jobs", f.jobs, "Files in flight (default 8 to a local directory, 64 over SFTP)")->check(CLI::Range(1, 1024));
+  cmd->add_option("-j,--jobs", f.jobs,
+                  "Files in flight (default: 8 to a local directory, 64 over SFTP, 256 over SFTP "
+                  "with a round trip of 10 ms or more)")
+      ->check(CLI::Range(1, 1024));
   cmd->add_flag("--fsync", f.fsync, "Make each file durable before it is renamed into place");
   cmd->add_flag("-L,--copy-links", f.copy_links,
                 "Follow symlinks in the source instead of recreating them");

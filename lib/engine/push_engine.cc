@@ -185,6 +185,9 @@ class PushRun {
     }
     Status opened = co_await dest_.Open(config_.dry_run);
     destination_opened_ = true;
+    if (opened.ok() && config_.jobs_from_destination) {
+      config_.jobs = std::max(config_.jobs, dest_.SuggestedJobs());
+    }
     co_await read_ahead.Wait();  // at most the one directory being listed
     if (!opened.ok()) {
       Fatal(opened.error(), "cannot open destination " + dest_.Describe());
@@ -654,6 +657,7 @@ class PushRun {
 
   size_t ChunkBytes() const { return std::max<size_t>(1, config_.chunk_bytes); }
   size_t SmallBufferBytes() const { return std::min(ChunkBytes(), kSmallFileBuffer); }
+  // Fixed at construction: `jobs` may still grow once the destination is open.
   size_t LargeJobs() const {
     return static_cast<size_t>(std::clamp(config_.large_jobs, 1, std::max(1, config_.jobs)));
   }

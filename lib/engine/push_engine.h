@@ -67,6 +67,9 @@ struct EngineConfig {
   // when they are new on the destination (watch mode syncs dirty directories).
   bool recursive = true;
   int jobs = 8;
+  // The user did not choose `jobs`: the destination may ask for more once
+  // open (Destination::SuggestedJobs: many small files over a slow link).
+  bool jobs_from_destination = false;
   // Of the `jobs` files in flight, how many may be large (at least
   // kSmallFileBuffer bytes) at once. A large file is read through one of these
   // slots' chunk buffers; small files use their worker's small buffer. Many

@@ -177,6 +177,7 @@ engine::EngineConfig MakeEngineConfig(const PushOptions& options, const Prepared
   config.plan.compress = options.compress_level.has_value();
   const bool sftp = p.dest.kind == transport::DestinationSpec::Kind::kSftp;
   config.jobs = options.jobs > 0 ? options.jobs : sftp ? kDefaultSftpJobs : kDefaultLocalJobs;
+  config.jobs_from_destination = options.jobs == 0;
   config.dry_run = options.dry_run;
   config.fsync = options.fsync;
   config.copy_links = options.copy_links;

@@ -68,7 +68,12 @@ asio::awaitable<Result<std::shared_ptr<Client>>> Client::Start(ssh::Session& ses
   }
   client->StartTasks();
   if (options.query_limits && client->HasExtension(kLimits)) {
+    const auto asked = std::chrono::steady_clock::now();
     auto limits = co_await client->QueryLimits();
+    // The INIT round trip also waited for the server process to start (tens of
+    // ms on a loaded machine): the smaller of the two is the link's.
+    client->handshake_rtt_ = std::min<std::chrono::nanoseconds>(
+        client->handshake_rtt_, std::chrono::steady_clock::now() - asked);
     if (limits.ok()) {
       client->limits_ = *limits;
     } else if (client->failed()) {

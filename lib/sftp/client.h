@@ -115,7 +115,8 @@ class Client : public std::enable_shared_from_this<Client> {
   // Largest READ/WRITE payload to use: the server's limit, else 32768.
   uint32_t max_read_length() const;
   uint32_t max_write_length() const;
-  // How long INIT took to be answered: about one network round trip.
+  // About one network round trip: the faster of INIT and the limits query
+  // (INIT also waits for the server process to start).
   std::chrono::nanoseconds handshake_rtt() const { return handshake_rtt_; }
 
   // ---- state ---------------------------------------------------------------------

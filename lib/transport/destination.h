@@ -134,6 +134,11 @@ class Destination {
                                                                     uint64_t offset,
                                                                     size_t max_bytes);
 
+  // Once opened: how many files in flight this destination works best with,
+  // when the user did not say (0: no opinion). Over a slow link every file
+  // costs round trips that only overlap when many are in flight.
+  virtual int SuggestedJobs() const { return 0; }
+
   // Things the user should hear about once per run (e.g. "server lacks
   // posix-rename: replaced files were briefly absent"). Called after the run.
   virtual std::vector<std::string> TakeNotes() { return {}; }

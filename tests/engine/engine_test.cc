@@ -380,6 +380,27 @@ TEST_F(EngineTest, LargeFilesInFlightAreBoundedByLargeJobsSmallOnesByJobs) {
   EXPECT_TRUE(large_only.Find("big/f39")->content == mixed.Find("big/f39")->content);
 }
 
+// A destination over a slow link asks for more files in flight; the engine
+// follows only when the user did not choose.
+TEST_F(EngineTest, DestinationMaySuggestMoreJobsWhenTheUserDidNotChoose) {
+  for (int i = 0; i < 400; ++i) {
+    testing::WriteFile(Src("d/f" + std::to_string(i)), std::to_string(i), 0644, kOld);
+  }
+  FakeDestination chosen, suggested;
+  chosen.suggested_jobs = suggested.suggested_jobs = 64;
+  EngineConfig config = Config();
+  config.jobs = 2;
+  Report r1 = Run(config, chosen);
+  config.jobs_from_destination = true;
+  Report r2 = Run(config, suggested);
+  EXPECT_TRUE(r1.ok());
+  EXPECT_TRUE(r2.ok());
+  EXPECT_LE(chosen.max_open_sinks(), 2);
+  EXPECT_GT(suggested.max_open_sinks(), 2);
+  EXPECT_LE(suggested.max_open_sinks(), 64);
+  EXPECT_TRUE(chosen.nodes() == suggested.nodes());
+}
+
 TEST_F(EngineTest, FiveThousandFilesNeverHaveMoreSinksOpenThanJobs) {
   for (int i = 0; i < 5000; ++i) {
     std::string rel = "dir" + std::to_string(i % 10) + "/f" + std::to_string(i);

@@ -52,6 +52,7 @@ class FakeDestination : public transport::Destination {
   int parts_opened() const { return parts_opened_; }
   // Whether OpenPart/ReadRange work (off by default, as for most destinations).
   bool supports_resume = false;
+  int suggested_jobs = 0;  // SuggestedJobs()
   // Runs on the executor after every Write (e.g. to request a stop mid-run).
   std::function<void(int writes)> after_write;
   // Open() takes this long (a connection being made), then calls `on_opened`.
@@ -73,6 +74,7 @@ class FakeDestination : public transport::Destination {
   asio::awaitable<Status> ReadAll(std::string path, ChunkFn chunk_fn) override;
   asio::awaitable<Status> Close() override;
   bool SupportsResume() const override { return supports_resume; }
+  int SuggestedJobs() const override { return suggested_jobs; }
   asio::awaitable<Result<transport::PartSink>> OpenPart(std::string path,
                                                         std::string part_name) override;
   asio::awaitable<Result<std::vector<std::byte>>> ReadRange(std::string path, uint64_t offset,
@@ -135,6 +137,7 @@ class FaultyDestination : public transport::Destination {
   }
   asio::awaitable<Status> Close() override { return inner_.Close(); }
   bool SupportsResume() const override { return inner_.SupportsResume(); }
+  int SuggestedJobs() const override { return inner_.SuggestedJobs(); }
   // Part sinks are wrapped as CreateFile's (Write and Commit faults hit them).
   asio::awaitable<Result<transport::PartSink>> OpenPart(std::string path,
                                                         std::string part_name) override;

@@ -502,6 +502,20 @@ TEST_F(SftpDestinationTest, CrowdedChannelsWaitForNewOnesAndEveryFileLands) {
   EXPECT_TRUE(TempsUnder(remote_).empty());
 }
 
+// More files in flight only over a slow link (here: loopback counted as slow).
+TEST_F(SftpDestinationTest, SuggestsMoreJobsOnlyOverASlowLink) {
+  WithDestination([&](Destination& dest) -> asio::awaitable<void> {
+    EXPECT_EQ(dest.SuggestedJobs(), 0);  // loopback: well under 10 ms
+    co_return;
+  });
+  SftpConfig config = Config();
+  config.split_min_rtt = std::chrono::milliseconds(0);
+  WithDestination(config, [&](Destination& dest) -> asio::awaitable<void> {
+    EXPECT_GT(dest.SuggestedJobs(), 64);
+    co_return;
+  });
+}
+
 TEST_F(SftpDestinationTest, DroppedConnectionFailsInFlightWorkThenReconnects) {
   SftpConfig config = Config();
   config.connections = 1;

@@ -56,6 +56,7 @@ class CachingDestination final : public Destination {
                                                            size_t max_bytes) override;
   asio::awaitable<Status> ReadAll(std::string path, ChunkFn chunk_fn) override;
   bool SupportsResume() const override { return inner_->SupportsResume(); }
+  int SuggestedJobs() const override { return inner_->SuggestedJobs(); }
   asio::awaitable<Result<PartSink>> OpenPart(std::string path, std::string part_name) override;
   asio::awaitable<Result<std::vector<std::byte>>> ReadRange(std::string path, uint64_t offset,
                                                             size_t max_bytes) override;

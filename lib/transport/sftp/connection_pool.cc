@@ -128,6 +128,9 @@ asio::awaitable<Status> ConnectionPool::Start() {
     co_return st;
   }
   started_ = true;
+  if (!connections_[0]->channels.empty()) {
+    start_rtt_ = connections_[0]->channels[0].client->handshake_rtt();
+  }
   co_return Status{};
 }
 

@@ -114,6 +114,8 @@ class ConnectionPool {
 
   int live_channels() const;
   int live_connections() const;
+  // The round trip of the first channel's start (0 before Start()).
+  std::chrono::nanoseconds start_rtt() const { return start_rtt_; }
 
  private:
   struct Channel {
@@ -153,6 +155,7 @@ class ConnectionPool {
   uint64_t connect_failures_ = 0;
   uint64_t consecutive_failures_ = 0;  // failed attempts since the last success
   Error last_connect_error_;
+  std::chrono::nanoseconds start_rtt_{0};
   asio::steady_timer changed_;  // cancelled whenever channels or connections change
 };
 

@@ -34,6 +34,9 @@ Error WithPath(const Error& error, std::string_view display);
 
 // What one channel gets of a file split over channels before the next one's turn.
 inline constexpr size_t kLaneUnitBytes = size_t{1} << 20;
+// Files in flight over a slow link when the user did not choose (see
+// SftpDestination::SuggestedJobs).
+inline constexpr int kSlowLinkJobs = 256;
 
 class SftpDestination final : public Destination {
  public:
@@ -56,6 +59,7 @@ class SftpDestination final : public Destination {
   asio::awaitable<Status> ReadAll(std::string path, ChunkFn chunk_fn) override;
   asio::awaitable<Status> Close() override;
   bool SupportsResume() const override { return true; }
+  int SuggestedJobs() const override;
   asio::awaitable<Result<PartSink>> OpenPart(std::string path, std::string part_name) override;
   asio::awaitable<Result<std::vector<std::byte>>> ReadRange(std::string path, uint64_t offset,
                                                             size_t max_bytes) override;
