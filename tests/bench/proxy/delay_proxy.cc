@@ -154,9 +154,9 @@ asio::awaitable<void> Pump(std::shared_ptr<Connection> conn, tcp::socket& from, 
 
 // Sends queued chunks to `to`, each no earlier than its due time and within the rate.
 asio::awaitable<void> Drain(std::shared_ptr<Connection> conn, ChunkQueue& queue, tcp::socket& to,
-                            LinkOptions link) {
+                            std::shared_ptr<TokenBucket> rate) {
   asio::steady_timer timer(to.get_executor());
-  TokenBucket bucket(link.rate_bytes_per_s, static_cast<double>(kChunkBytes));
+  TokenBucket& bucket = *rate;
   for (;;) {
     auto [receive_ec, chunk] = co_await queue.async_receive(kNoThrow);
     if (receive_ec) co_return;
@@ -202,8 +202,13 @@ void LogFailure(std::exception_ptr e) {
   }
 }
 
+// The direction's rate, shared by every connection of one ServeProxy.
+struct LinkRates {
+  std::shared_ptr<TokenBucket> up, down;
+};
+
 asio::awaitable<void> Relay(tcp::socket client, tcp::endpoint target, LinkOptions link,
-                            std::shared_ptr<ProxyControl> control) {
+                            LinkRates rates, std::shared_ptr<ProxyControl> control) {
   tcp::socket server(client.get_executor());
   auto [connect_ec] = co_await server.async_connect(target, kNoThrow);
   if (connect_ec) {
@@ -221,9 +226,9 @@ asio::awaitable<void> Relay(tcp::socket client, tcp::endpoint target, LinkOption
   }
   auto ex = conn->client.get_executor();
   asio::co_spawn(ex, Pump(conn, conn->client, conn->upstream, link), LogFailure);
-  asio::co_spawn(ex, Drain(conn, conn->upstream, conn->server, link), LogFailure);
+  asio::co_spawn(ex, Drain(conn, conn->upstream, conn->server, rates.up), LogFailure);
   asio::co_spawn(ex, Pump(conn, conn->server, conn->downstream, link), LogFailure);
-  asio::co_spawn(ex, Drain(conn, conn->downstream, conn->client, link), LogFailure);
+  asio::co_spawn(ex, Drain(conn, conn->downstream, conn->client, rates.down), LogFailure);
 }
 
 }  // namespace
@@ -234,6 +239,11 @@ asio::awaitable<void> ServeProxy(tcp::acceptor acceptor, tcp::endpoint target, L
 
 asio::awaitable<void> ServeProxy(tcp::acceptor acceptor, tcp::endpoint target, LinkOptions link,
                                  std::shared_ptr<ProxyControl> control) {
+  // One link: connections share its rate (a tool with two connections does not
+  // get twice the bandwidth), each keeps its own order and delay.
+  const auto burst = static_cast<double>(kChunkBytes);
+  LinkRates rates{std::make_shared<TokenBucket>(link.rate_bytes_per_s, burst),
+                  std::make_shared<TokenBucket>(link.rate_bytes_per_s, burst)};
   for (;;) {
     auto [accept_ec, client] = co_await acceptor.async_accept(kNoThrow);
     if (accept_ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
@@ -242,7 +252,7 @@ asio::awaitable<void> ServeProxy(tcp::acceptor acceptor, tcp::endpoint target, L
       std::fprintf(stderr, "delay_proxy: accept: %s\n", accept_ec.message().c_str());
       co_return;
     }
-    asio::co_spawn(acceptor.get_executor(), Relay(std::move(client), target, link, control),
+    asio::co_spawn(acceptor.get_executor(), Relay(std::move(client), target, link, rates, control),
                    LogFailure);
   }
 }

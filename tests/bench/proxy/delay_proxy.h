@@ -4,7 +4,9 @@
 // Link model, per direction: bytes read from one side are stamped with the time
 // they arrived and queued; the writer sends each chunk no earlier than
 // arrival + delay, and no faster than the token bucket allows (rate, burst of
-// one chunk). Order is preserved (one queue, one writer per direction). The
+// one chunk; one bucket per direction shared by every connection of a
+// ServeProxy, as they would share one link). Order is preserved (one queue,
+// one writer per direction and connection). The
 // queue holds at most kQueueChunks chunks of at most kChunkBytes: when it is
 // full the reader stops reading, TCP flow control pushes back on the sender, and
 // memory stays bounded (16 MiB per direction, above the 3.1 MB bandwidth-delay

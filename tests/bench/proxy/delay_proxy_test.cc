@@ -142,6 +142,35 @@ TEST_F(DelayProxyTest, RateLimitHoldsThroughputDown) {
   EXPECT_GE(took.count(), at_least);
 }
 
+// One link: two connections share its rate instead of getting one each (a
+// tool with two connections would otherwise beat the link it is measured on).
+TEST_F(DelayProxyTest, ConnectionsShareTheRate) {
+  constexpr double kRate = 4e6;
+  StartProxy({std::chrono::milliseconds(0), kRate});
+  const std::vector<char> data = RandomBytes(1 << 20, 4);
+  auto received = std::async(std::launch::async, [&] {
+    tcp::socket a = server_.accept();
+    tcp::socket b = server_.accept();
+    auto other = std::async(std::launch::async, [&] { return ReadAll(b); });
+    std::vector<char> first = ReadAll(a);
+    return first == data && other.get() == data;
+  });
+  tcp::socket c1 = Connect();
+  tcp::socket c2 = Connect();
+  const auto start = Clock::now();
+  auto second = std::async(std::launch::async, [&] {
+    asio::write(c2, asio::buffer(data));
+    c2.shutdown(tcp::socket::shutdown_send);
+  });
+  asio::write(c1, asio::buffer(data));
+  c1.shutdown(tcp::socket::shutdown_send);
+  second.get();
+  EXPECT_TRUE(received.get());
+  const std::chrono::duration<double> took = Clock::now() - start;
+  // Both megabytes through one bucket (one chunk of burst).
+  EXPECT_GE(took.count(), static_cast<double>(2 * data.size() - kChunkBytes) / kRate);
+}
+
 TEST(ParseEndpointTest, AcceptsHostPortAndRejectsGarbage) {
   tcp::endpoint e;
   ASSERT_TRUE(ParseEndpoint("127.0.0.1:2222", &e));
