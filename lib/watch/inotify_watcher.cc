@@ -78,7 +78,8 @@ asio::awaitable<Status> InotifyWatcher::Start() {
   ++walks_;
   full_walk_running_ = true;
   std::string root;
-  co_await Walk(root, move_log_.size(), /*mark_dirty=*/false);  // the initial sync follows
+  // The initial sync follows: nothing to mark dirty.
+  co_await Walk(root, move_log_.size(), next_stamp_++, /*mark_dirty=*/false);
   auto it = path_wd_.find("");
   if (it == path_wd_.end()) {
     co_return Error{errc::kSourceMissing, "cannot watch source '" + Printable(config_.root) + "'"};
@@ -99,10 +100,11 @@ void InotifyWatcher::StartWalk(std::string rel) {
   ++walks_;
   // A full walk follows an overflow: the full rescan after it covers everything.
   const bool mark_dirty = !rel.empty();
-  walks_group_.Spawn(Walk(std::move(rel), move_log_.size(), mark_dirty));
+  walks_group_.Spawn(Walk(std::move(rel), move_log_.size(), next_stamp_++, mark_dirty));
 }
 
-asio::awaitable<void> InotifyWatcher::Walk(std::string rel, size_t log_start, bool mark_dirty) {
+asio::awaitable<void> InotifyWatcher::Walk(std::string rel, size_t log_start, uint64_t started,
+                                           bool mark_dirty) {
   const int fd = fd_;
   const std::string root = config_.root;
   const bool recurse = !config_.single_file.has_value();
@@ -156,7 +158,7 @@ asio::awaitable<void> InotifyWatcher::Walk(std::string rel, size_t log_start, bo
     return out;
   };
   WalkResult result = co_await Offload(pool_, std::move(job));
-  Merge(std::move(result), log_start, rel, mark_dirty);
+  Merge(std::move(result), log_start, started, rel, mark_dirty);
   --walks_;
   if (rel.empty()) {
     full_walk_running_ = false;
@@ -167,6 +169,7 @@ asio::awaitable<void> InotifyWatcher::Walk(std::string rel, size_t log_start, bo
   }
   if (walks_ == 0) {
     move_log_.clear();
+    placed_at_.clear();
     ignored_during_walks_.clear();
     unlanded_dirs_.clear();
   }
@@ -174,8 +177,8 @@ asio::awaitable<void> InotifyWatcher::Walk(std::string rel, size_t log_start, bo
   if (on_event_) on_event_();
 }
 
-void InotifyWatcher::Merge(WalkResult result, size_t log_start, const std::string& root_rel,
-                           bool mark_dirty) {
+void InotifyWatcher::Merge(WalkResult result, size_t log_start, uint64_t started,
+                           const std::string& root_rel, bool mark_dirty) {
   // Rename what the walk found by the directory moves seen meanwhile.
   auto rebase = [&](std::string path) -> std::optional<std::string> {
     for (size_t i = log_start; i < move_log_.size(); ++i) {
@@ -192,6 +195,10 @@ void InotifyWatcher::Merge(WalkResult result, size_t log_start, const std::strin
       if (!path) ::inotify_rm_watch(fd_, wd);
       continue;
     }
+    if (auto placed = placed_at_.find(wd); placed != placed_at_.end() && placed->second > started) {
+      continue;  // placed since this walk began: the newer news
+    }
+    placed_at_[wd] = started;
     if (auto it = wd_path_.find(wd); it != wd_path_.end() && it->second != *path) {
       // Known under another name (moved while events were lost): the walk is current.
       if (auto p = path_wd_.find(it->second); p != path_wd_.end() && p->second == wd) {
@@ -284,7 +291,9 @@ void InotifyWatcher::Reattach(uint32_t cookie, const std::string& to) {
     }
     wd_path_[wd] = path;
     path_wd_[path] = wd;
+    if (walks_ > 0) placed_at_[wd] = next_stamp_;
   }
+  ++next_stamp_;
   limbo_.erase(it);
 }
 

@@ -114,8 +114,12 @@ class InotifyWatcher {
   };
 
   void StartWalk(std::string rel);
-  asio::awaitable<void> Walk(std::string rel, size_t log_start, bool mark_dirty);
-  void Merge(WalkResult result, size_t log_start, const std::string& root_rel, bool mark_dirty);
+  // `log_start`: the first move logged after the walk began; `started`: when
+  // it began, on the watcher's own clock (next_stamp_).
+  asio::awaitable<void> Walk(std::string rel, size_t log_start, uint64_t started,
+                             bool mark_dirty);
+  void Merge(WalkResult result, size_t log_start, uint64_t started, const std::string& root_rel,
+             bool mark_dirty);
   // Reads and processes every event queued now, without waiting; true when
   // any was recorded.
   bool ReadQueued();
@@ -146,6 +150,13 @@ class InotifyWatcher {
   // Directory moves seen while walks are in flight: their results are renamed
   // accordingly when they land.
   std::vector<LoggedMove> move_log_;
+  // While walks are in flight: when each watch got its current path (from a
+  // walk that began then, or a move). A walk that began earlier may have
+  // watched the directory before a move nobody saw (out of a directory whose
+  // own walk had not landed); its path for that watch is older news, and the
+  // later walk of the directory's new place must win whatever order they land.
+  std::unordered_map<int, uint64_t> placed_at_;
+  uint64_t next_stamp_ = 1;
   std::set<int> ignored_during_walks_;
   std::vector<UnlandedDir> unlanded_dirs_;
   std::set<std::string> unwatched_;
